@@ -1,0 +1,66 @@
+//! T5's feed-forward layer: `wo(act(wi x))`, or gated `wo(act(wi_0 x) * wi_1 x)` (T5 v1.1).
+
+use burn::module::Module;
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::Tensor;
+use burn::tensor::activation::{gelu, gelu_approximate, relu, silu};
+use burn::tensor::backend::Backend;
+
+use crate::config::{Activation, FeedForwardKind};
+
+/// The two feed-forward variants; field names follow the checkpoint
+/// (`DenseReluDense.wi` or `DenseReluDense.wi_0` / `wi_1`, then `wo`).
+#[derive(Module, Debug)]
+pub struct T5FeedForward<B: Backend> {
+    /// Input projection of the plain variant.
+    pub wi: Option<Linear<B>>,
+    /// Activated input projection of the gated variant.
+    pub wi_0: Option<Linear<B>>,
+    /// Linear (gate) input projection of the gated variant.
+    pub wi_1: Option<Linear<B>>,
+    /// Output projection `d_ff -> d_model`.
+    pub wo: Linear<B>,
+    #[module(skip)]
+    activation: Activation,
+}
+
+impl<B: Backend> T5FeedForward<B> {
+    /// Randomly initialised weights of the given variant.
+    pub fn new(d_model: usize, d_ff: usize, kind: FeedForwardKind, device: &B::Device) -> Self {
+        let linear = |i, o| Some(LinearConfig::new(i, o).with_bias(false).init(device));
+        let (wi, wi_0, wi_1) = if kind.gated {
+            (None, linear(d_model, d_ff), linear(d_model, d_ff))
+        } else {
+            (linear(d_model, d_ff), None, None)
+        };
+        Self {
+            wi,
+            wi_0,
+            wi_1,
+            wo: LinearConfig::new(d_ff, d_model)
+                .with_bias(false)
+                .init(device),
+            activation: kind.activation,
+        }
+    }
+
+    fn act(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        match self.activation {
+            Activation::Relu => relu(x),
+            Activation::Gelu => gelu(x),
+            Activation::GeluTanh => gelu_approximate(x),
+            Activation::Silu => silu(x),
+        }
+    }
+
+    /// # Shapes
+    /// - `x`: `[batch, seq, d_model]` → `[batch, seq, d_model]`
+    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let hidden = match (&self.wi, &self.wi_0, &self.wi_1) {
+            (Some(wi), _, _) => self.act(wi.forward(x)),
+            (None, Some(wi_0), Some(wi_1)) => self.act(wi_0.forward(x.clone())) * wi_1.forward(x),
+            _ => unreachable!("T5FeedForward::new sets wi or both wi_0 and wi_1"),
+        };
+        self.wo.forward(hidden)
+    }
+}

@@ -1,0 +1,148 @@
+//! The T5 tokenizer: a `tokenizer.json`, padded and truncated to a fixed length.
+
+use std::path::Path;
+
+use tokenizers::{PostProcessor, Tokenizer, TruncationDirection};
+
+use crate::TextError;
+
+/// Token ids and masks of a batch, each row exactly `max_length` long.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenBatch {
+    /// `[batch][max_length]` token ids, padded with the pad id.
+    pub input_ids: Vec<Vec<u32>>,
+    /// `[batch][max_length]`: 1 for real tokens (EOS included), 0 for padding.
+    pub attention_mask: Vec<Vec<u32>>,
+    /// One entry per prompt that did not fit.
+    pub truncated: Vec<Truncation>,
+}
+
+/// A prompt that was cut to fit `max_length` (T5 pipelines do the same; the
+/// caller decides whether to warn).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Truncation {
+    /// Index of the prompt in the batch.
+    pub index: usize,
+    /// Tokens the prompt needed, special tokens included.
+    pub needed: usize,
+    /// Tokens kept (`max_length`).
+    pub kept: usize,
+}
+
+impl std::fmt::Display for Truncation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "prompt {} needs {} tokens and was truncated to {}",
+            self.index, self.needed, self.kept
+        )
+    }
+}
+
+/// A Hugging Face `tokenizer.json` used the way transformers' T5 tokenizer is
+/// called by text-to-image pipelines: `padding="max_length"`,
+/// `truncation=True`, special tokens (T5's `</s>`) kept.
+///
+/// ```no_run
+/// let tok = imagen_text::T5Tokenizer::from_file("t5/tokenizer.json")?;
+/// let batch = tok.encode(&["a red circle above a blue square"], 77)?;
+/// assert_eq!(batch.input_ids[0].len(), 77);
+/// # Ok::<(), imagen_text::TextError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct T5Tokenizer {
+    inner: Tokenizer,
+    pad_id: u32,
+}
+
+impl T5Tokenizer {
+    /// Loads `tokenizer.json`. The pad id comes from its padding settings, or
+    /// else from its `<pad>` token.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, TextError> {
+        let path = path.as_ref();
+        if !path.is_file() {
+            return Err(TextError::Io {
+                path: path.to_path_buf(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+            });
+        }
+        let err = |reason: String| TextError::Tokenizer {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let mut inner = Tokenizer::from_file(path).map_err(|e| err(e.to_string()))?;
+        let pad_id = match inner.get_padding() {
+            Some(p) => p.pad_id,
+            None => inner
+                .token_to_id("<pad>")
+                .ok_or_else(|| err("no padding settings and no `<pad>` token".into()))?,
+        };
+        // Truncation and padding are applied per call, to the caller's length.
+        inner
+            .with_truncation(None)
+            .map_err(|e| err(e.to_string()))?;
+        inner.with_padding(None);
+        Ok(Self { inner, pad_id })
+    }
+
+    /// The id used for padding.
+    pub fn pad_id(&self) -> u32 {
+        self.pad_id
+    }
+
+    /// The wrapped `tokenizers` tokenizer.
+    pub fn inner(&self) -> &Tokenizer {
+        &self.inner
+    }
+
+    /// Tokenizes `prompts`, truncating each to `max_length` tokens including
+    /// the special tokens the tokenizer appends (so a cut prompt still ends in
+    /// EOS), and padding to `max_length`. An empty prompt gives just EOS.
+    pub fn encode(&self, prompts: &[&str], max_length: usize) -> Result<TokenBatch, TextError> {
+        if prompts.is_empty() {
+            return Err(TextError::EmptyInput);
+        }
+        let special = self
+            .inner
+            .get_post_processor()
+            .map_or(0, |p| p.added_tokens(false));
+        if max_length <= special {
+            return Err(TextError::MaxLengthTooSmall {
+                max_length,
+                special,
+            });
+        }
+        let mut batch = TokenBatch {
+            input_ids: Vec::with_capacity(prompts.len()),
+            attention_mask: Vec::with_capacity(prompts.len()),
+            truncated: Vec::new(),
+        };
+        for (index, prompt) in prompts.iter().enumerate() {
+            let encode_err = |e: tokenizers::Error| TextError::Encode {
+                index,
+                reason: e.to_string(),
+            };
+            let mut enc = self.inner.encode(*prompt, false).map_err(encode_err)?;
+            let budget = max_length - special;
+            if enc.len() > budget {
+                batch.truncated.push(Truncation {
+                    index,
+                    needed: enc.len() + special,
+                    kept: max_length,
+                });
+                enc.truncate(budget, 0, TruncationDirection::Right);
+            }
+            let enc = self
+                .inner
+                .post_process(enc, None, true)
+                .map_err(encode_err)?;
+            let mut ids = enc.get_ids().to_vec();
+            let mut mask = vec![1u32; ids.len()];
+            ids.resize(max_length, self.pad_id);
+            mask.resize(max_length, 0);
+            batch.input_ids.push(ids);
+            batch.attention_mask.push(mask);
+        }
+        Ok(batch)
+    }
+}

@@ -1,0 +1,71 @@
+//! Loading transformers T5 checkpoints: the key renames between transformers'
+//! names and ours, in one place.
+
+use std::path::Path;
+
+use burn::tensor::backend::Backend;
+use imagen_weights::{Checkpoint, LoadSpec, Rename};
+
+use crate::{T5Config, T5Encoder, TextError};
+
+/// transformers' names → our module paths. Block 0 holds the relative
+/// position bias, which our stack owns once for all blocks.
+fn load_spec(ckpt: &Checkpoint) -> LoadSpec {
+    let mut spec = LoadSpec::pytorch()
+        .rename(Rename::new(
+            "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.",
+            "encoder.relative_attention_bias.relative_attention_bias.",
+        ))
+        .rename(Rename::new(
+            "encoder.block.{n}.layer.0.SelfAttention.",
+            "encoder.block.{n}.attention.",
+        ))
+        .rename(Rename::new(
+            "encoder.block.{n}.layer.0.layer_norm.",
+            "encoder.block.{n}.attention_norm.",
+        ))
+        .rename(Rename::new(
+            "encoder.block.{n}.layer.1.DenseReluDense.",
+            "encoder.block.{n}.feed_forward.",
+        ))
+        .rename(Rename::new(
+            "encoder.block.{n}.layer.1.layer_norm.",
+            "encoder.block.{n}.feed_forward_norm.",
+        ))
+        // The decoder and LM head of a full `T5ForConditionalGeneration`.
+        .ignore_prefix("decoder.")
+        .ignore_prefix("lm_head.");
+    // transformers 5 stores only `shared.weight`; older encoder checkpoints may
+    // hold `encoder.embed_tokens.weight` as well, or instead.
+    spec = if ckpt.contains("shared.weight") {
+        spec.ignore_prefix("encoder.embed_tokens.")
+    } else {
+        spec.rename(Rename::new("encoder.embed_tokens.", "shared."))
+    };
+    spec
+}
+
+impl<B: Backend> T5Encoder<B> {
+    /// Builds the encoder described by `config` and loads `checkpoint` into it.
+    ///
+    /// Accepts a transformers `T5EncoderModel` or a full
+    /// `T5ForConditionalGeneration` checkpoint (the decoder is skipped), stored
+    /// in f32, f16 or bf16.
+    pub fn load(
+        config: &T5Config,
+        checkpoint: &Checkpoint,
+        device: &B::Device,
+    ) -> Result<Self, TextError> {
+        let model = config.init::<B>(device)?;
+        Ok(checkpoint.load_into(model, &load_spec(checkpoint))?)
+    }
+
+    /// Loads `config.json` and `model.safetensors` (or its sharded index) from a
+    /// Hugging Face T5 directory.
+    pub fn from_dir(dir: impl AsRef<Path>, device: &B::Device) -> Result<Self, TextError> {
+        let dir = dir.as_ref();
+        let config = T5Config::from_file(dir.join("config.json"))?;
+        let checkpoint = Checkpoint::open_dir(dir, "model")?;
+        Self::load(&config, &checkpoint, device)
+    }
+}

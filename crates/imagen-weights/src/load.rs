@@ -1,0 +1,135 @@
+//! Applying a checkpoint to a burn module through burn-store.
+
+use burn::tensor::Element;
+use burn::tensor::backend::Backend;
+use burn_store::{ApplyError, ModuleAdapter, ModuleSnapshot, PyTorchToBurnAdapter};
+
+use crate::rename::apply_first;
+use crate::{Checkpoint, Rename, WeightsError};
+
+/// How a checkpoint's keys and layouts map onto a module.
+///
+/// ```
+/// use imagen_weights::{LoadSpec, Rename};
+/// let spec = LoadSpec::pytorch()
+///     .rename(Rename::new("encoder.embed_tokens.", "shared."))
+///     .ignore_prefix("decoder.");
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct LoadSpec {
+    renames: Vec<Rename>,
+    ignored: Vec<String>,
+    pytorch: bool,
+}
+
+impl LoadSpec {
+    /// Keys and layouts used as they are.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A checkpoint written by PyTorch: `nn.Linear` weights are stored
+    /// `[out, in]` and are transposed into burn's `[in, out]`
+    /// (burn-store's `PyTorchToBurnAdapter`).
+    pub fn pytorch() -> Self {
+        Self {
+            pytorch: true,
+            ..Self::default()
+        }
+    }
+
+    /// Adds a rename rule; the first matching rule wins.
+    pub fn rename(mut self, rule: Rename) -> Self {
+        self.renames.push(rule);
+        self
+    }
+
+    /// Checkpoint keys starting with `prefix` are expected and skipped (for
+    /// example the decoder of an encoder-decoder checkpoint).
+    pub fn ignore_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.ignored.push(prefix.into());
+        self
+    }
+
+    fn is_ignored(&self, key: &str) -> bool {
+        self.ignored.iter().any(|p| key.starts_with(p.as_str()))
+    }
+}
+
+impl Checkpoint {
+    /// Loads every parameter of `module` from this checkpoint, converting the
+    /// stored float dtype (f32, f16, bf16, f64) to the backend's float type.
+    ///
+    /// Fails, naming the key, if the model needs a tensor the checkpoint lacks,
+    /// if the checkpoint holds a tensor that is neither used nor ignored by
+    /// `spec`, or if a shape differs.
+    pub fn load_into<B: Backend, M: ModuleSnapshot<B>>(
+        &self,
+        mut module: M,
+        spec: &LoadSpec,
+    ) -> Result<M, WeightsError> {
+        let dtype = <B::FloatElem as Element>::dtype();
+        let mut snapshots = self.snapshots(dtype)?;
+        snapshots.retain(|s| !spec.is_ignored(&s.full_path()));
+        for s in &mut snapshots {
+            let key = s.full_path();
+            let path = apply_first(&spec.renames, &key, true);
+            if path != key {
+                s.path_stack = Some(path.split('.').map(str::to_string).collect());
+            }
+        }
+        let adapter: Option<Box<dyn ModuleAdapter>> = spec
+            .pytorch
+            .then(|| Box::new(PyTorchToBurnAdapter) as Box<dyn ModuleAdapter>);
+        let result = module.apply(snapshots, None, adapter, false);
+        let checkpoint_key = |path: &str| apply_first(&spec.renames, path, false);
+
+        if let Some(err) = result.errors.first() {
+            return Err(match err {
+                ApplyError::ShapeMismatch {
+                    path,
+                    expected,
+                    found,
+                } => {
+                    let key = checkpoint_key(path);
+                    let stored = self.get(&key).map(|e| e.shape.clone());
+                    let mut expected = expected.to_vec();
+                    // A transposed Linear weight: report the model's shape in
+                    // the checkpoint's [out, in] layout.
+                    if let Some(stored) = &stored
+                        && stored.len() == 2
+                        && found.as_slice() == [stored[1], stored[0]]
+                    {
+                        expected.reverse();
+                    }
+                    WeightsError::ShapeMismatch {
+                        key,
+                        expected,
+                        found: stored.unwrap_or_else(|| found.to_vec()),
+                    }
+                }
+                ApplyError::DTypeMismatch { path, .. }
+                | ApplyError::AdapterError { path, .. }
+                | ApplyError::LoadError { path, .. } => WeightsError::Load {
+                    key: checkpoint_key(path),
+                    reason: err.to_string(),
+                },
+            });
+        }
+        if !result.missing.is_empty() {
+            let mut keys = result.missing.iter().map(|(p, _)| checkpoint_key(p));
+            return Err(WeightsError::MissingTensor {
+                key: keys.next().expect("non-empty"),
+                others: keys.collect(),
+            });
+        }
+        if !result.unused.is_empty() {
+            let mut keys = result.unused.iter().map(|p| checkpoint_key(p));
+            return Err(WeightsError::UnexpectedTensor {
+                key: keys.next().expect("non-empty"),
+                others: keys.collect(),
+            });
+        }
+        Ok(module)
+    }
+}
