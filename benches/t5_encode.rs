@@ -1,1 +1,43 @@
-fn main() {}
+//! T5 encoder forward pass, 1 x 77 tokens, randomly initialised T5 v1.1 small
+//! and base shapes, on the backend chosen by cargo features.
+//!
+//! `cargo bench --bench t5_encode` (flex) or
+//! `cargo bench --bench t5_encode --no-default-features --features ndarray`.
+//! Threads: `RAYON_NUM_THREADS`. `tools/bench/compare.py` runs this beside
+//! PyTorch and writes the ratios quoted in `docs/performance.md`.
+
+use burn::tensor::{Bool, Int, Tensor, TensorData};
+use criterion::{Criterion, criterion_group, criterion_main};
+use imagen::text::T5Config;
+use imagen::{DefaultBackend, default_device};
+
+type B = DefaultBackend;
+
+fn encode(c: &mut Criterion) {
+    let device = default_device();
+    let mut group = c.benchmark_group("t5_encode");
+    group.sample_size(20);
+    for (name, cfg) in [
+        ("v1_1_small_1x77", T5Config::t5_v1_1_small()),
+        ("v1_1_base_1x77", T5Config::t5_v1_1_base()),
+    ] {
+        let model = cfg.init::<B>(&device).expect("valid preset");
+        let ids: Vec<i64> = (0..77)
+            .map(|i| (i * 397 + 11) % cfg.vocab_size as i64)
+            .collect();
+        let ids = Tensor::<B, 2, Int>::from_data(
+            TensorData::new(ids, [1, 77])
+                .convert::<<B as burn::tensor::backend::BackendTypes>::IntElem>(),
+            &device,
+        );
+        let mask =
+            Tensor::<B, 2, Bool>::from_data(TensorData::new(vec![true; 77], [1, 77]), &device);
+        group.bench_function(name, |b| {
+            b.iter(|| model.forward(ids.clone(), mask.clone()).into_data())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, encode);
+criterion_main!(benches);

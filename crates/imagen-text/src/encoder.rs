@@ -81,11 +81,8 @@ impl<B: Backend> T5Encoder<B> {
         let device = input_ids.device();
         let [batch, seq] = input_ids.dims();
         let mut x = self.shared.forward(input_ids);
-        let position = self
-            .encoder
-            .relative_attention_bias
-            .forward(seq, &device);
-        let padding = Tensor::<B, 2>::zeros([batch, seq], &device)
+        let position = self.encoder.relative_attention_bias.forward(seq, &device);
+        let padding = Tensor::<B, 2>::zeros([batch, seq], (&device, x.dtype()))
             .mask_fill(mask.bool_not(), masked_value(x.dtype()))
             .reshape([batch, 1, 1, seq]);
         let bias = position + padding;

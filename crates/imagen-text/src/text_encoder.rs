@@ -100,8 +100,18 @@ pub fn batch_tensors<B: Backend>(
 ) -> (Tensor<B, 2, Int>, Tensor<B, 2, Bool>) {
     let rows = batch.input_ids.len();
     let cols = batch.input_ids.first().map_or(0, Vec::len);
-    let ids: Vec<i64> = batch.input_ids.iter().flatten().map(|&i| i as i64).collect();
-    let mask: Vec<bool> = batch.attention_mask.iter().flatten().map(|&m| m != 0).collect();
+    let ids: Vec<i64> = batch
+        .input_ids
+        .iter()
+        .flatten()
+        .map(|&i| i as i64)
+        .collect();
+    let mask: Vec<bool> = batch
+        .attention_mask
+        .iter()
+        .flatten()
+        .map(|&m| m != 0)
+        .collect();
     (
         Tensor::from_data(
             TensorData::new(ids, [rows, cols]).convert::<B::IntElem>(),

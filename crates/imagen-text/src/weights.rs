@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use burn::tensor::DType;
 use burn::tensor::backend::Backend;
 use imagen_weights::{Checkpoint, LoadSpec, Rename};
 
@@ -58,6 +59,19 @@ impl<B: Backend> T5Encoder<B> {
     ) -> Result<Self, TextError> {
         let model = config.init::<B>(device)?;
         Ok(checkpoint.load_into(model, &load_spec(checkpoint))?)
+    }
+
+    /// Like [`T5Encoder::load`], with the weights (and so the computation) in
+    /// `dtype`, e.g. `DType::BF16` to halve memory on a backend that computes
+    /// in its tensors' dtype. See the crate docs on precision.
+    pub fn load_with_dtype(
+        config: &T5Config,
+        checkpoint: &Checkpoint,
+        dtype: DType,
+        device: &B::Device,
+    ) -> Result<Self, TextError> {
+        let model = config.init::<B>(device)?;
+        Ok(checkpoint.load_into(model, &load_spec(checkpoint).dtype(dtype))?)
     }
 
     /// Loads `config.json` and `model.safetensors` (or its sharded index) from a

@@ -14,7 +14,7 @@ fn check_dir(dir: &str, io: &str) {
     let device = Default::default();
     let model = T5Encoder::<TestBackend>::from_dir(fixtures().join(dir), &device).unwrap();
     let rec = Recording::open(io);
-    let (ids, mask) = rec.inputs(&device);
+    let (ids, mask) = rec.inputs::<TestBackend>(&device);
     let err = max_abs_diff(model.forward(ids, mask), &rec.f32("last_hidden_state"));
     eprintln!("{dir}: max abs error {err:e}");
     assert!(err <= TOL, "{dir}: max abs error {err} > {TOL}");
@@ -42,9 +42,10 @@ fn half_precision_checkpoints_convert_to_f32() {
     let config = T5Config::from_file(fixtures().join("t5_gated/config.json")).unwrap();
     let rec = Recording::open("t5_gated_io.safetensors");
     for name in ["f16", "bf16"] {
-        let ckpt = Checkpoint::open(fixtures().join(format!("t5_gated_{name}.safetensors"))).unwrap();
+        let ckpt =
+            Checkpoint::open(fixtures().join(format!("t5_gated_{name}.safetensors"))).unwrap();
         let model = T5Encoder::<TestBackend>::load(&config, &ckpt, &device).unwrap();
-        let (ids, mask) = rec.inputs(&device);
+        let (ids, mask) = rec.inputs::<TestBackend>(&device);
         let expected = rec.f32(&format!("last_hidden_state_{name}_weights"));
         let err = max_abs_diff(model.forward(ids, mask), &expected);
         eprintln!("{name}: max abs error {err:e}");
@@ -59,7 +60,11 @@ fn relative_position_buckets_match_transformers_exactly() {
     for (nb, md) in [(32, 128), (16, 20), (8, 16), (64, 256)] {
         let (_, expected) = rec.i64(&format!("buckets_{nb}_{md}"));
         for (r, e) in rel.iter().zip(&expected) {
-            assert_eq!(relative_position_bucket(*r, nb, md), *e, "rel {r}, {nb} buckets, max {md}");
+            assert_eq!(
+                relative_position_bucket(*r, nb, md),
+                *e,
+                "rel {r}, {nb} buckets, max {md}"
+            );
         }
     }
 }

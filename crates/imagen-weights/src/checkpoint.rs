@@ -200,16 +200,25 @@ impl Checkpoint {
     /// Reads one tensor and converts it to `dtype` (any float dtype from any
     /// stored float dtype).
     pub fn read(&self, key: &str, dtype: DType) -> Result<TensorData, WeightsError> {
-        let entry = self.tensors.get(key).ok_or_else(|| WeightsError::MissingTensor {
-            key: key.to_string(),
-            others: Vec::new(),
-        })?;
+        let entry = self
+            .tensors
+            .get(key)
+            .ok_or_else(|| WeightsError::MissingTensor {
+                key: key.to_string(),
+                others: Vec::new(),
+            })?;
         let path = &self.files[entry.file];
         let mut file = File::open(path).map_err(|source| WeightsError::Io {
             path: path.clone(),
             source,
         })?;
-        read_entry(&mut file, key, entry, stored_dtype(key, path, entry.dtype)?, dtype)
+        read_entry(
+            &mut file,
+            key,
+            entry,
+            stored_dtype(key, path, entry.dtype)?,
+            dtype,
+        )
     }
 
     /// Lazy snapshots of every tensor, each reading its bytes from disk (and

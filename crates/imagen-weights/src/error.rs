@@ -42,7 +42,9 @@ pub enum WeightsError {
         reason: String,
     },
     /// A tensor is stored in a dtype that cannot be converted to a float tensor.
-    #[error("tensor `{key}` in `{path}` has dtype {dtype}, which cannot be loaded as a float tensor")]
+    #[error(
+        "tensor `{key}` in `{path}` has dtype {dtype}, which cannot be loaded as a float tensor"
+    )]
     UnsupportedDtype {
         /// The checkpoint key.
         key: String,
@@ -52,7 +54,10 @@ pub enum WeightsError {
         dtype: String,
     },
     /// The model needs tensors that the checkpoint does not have.
-    #[error("tensor `{key}` is missing from the checkpoint{}", others_suffix(others))]
+    #[error(
+        "tensor `{key}` is missing from the checkpoint{}",
+        others_suffix(others)
+    )]
     MissingTensor {
         /// The first missing key, as the checkpoint would name it.
         key: String,
@@ -60,7 +65,10 @@ pub enum WeightsError {
         others: Vec<String>,
     },
     /// The checkpoint has tensors the model does not use.
-    #[error("tensor `{key}` in the checkpoint is not used by the model{}", others_suffix(others))]
+    #[error(
+        "tensor `{key}` in the checkpoint is not used by the model{}",
+        others_suffix(others)
+    )]
     UnexpectedTensor {
         /// The first unused key.
         key: String,
@@ -68,7 +76,9 @@ pub enum WeightsError {
         others: Vec<String>,
     },
     /// A tensor's shape differs from the one the model (built from its config) expects.
-    #[error("tensor `{key}` has shape {found:?} in the checkpoint, but the model expects {expected:?}")]
+    #[error(
+        "tensor `{key}` has shape {found:?} in the checkpoint, but the model expects {expected:?}"
+    )]
     ShapeMismatch {
         /// The checkpoint key.
         key: String,
@@ -98,6 +108,14 @@ pub enum WeightsError {
 fn others_suffix(others: &[String]) -> String {
     match others.len() {
         0 => String::new(),
-        n => format!(" (and {n} more: {})", others.iter().take(5).cloned().collect::<Vec<_>>().join(", ")),
+        n => format!(
+            " (and {n} more: {})",
+            others
+                .iter()
+                .take(5)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }

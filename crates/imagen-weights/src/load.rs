@@ -1,7 +1,7 @@
 //! Applying a checkpoint to a burn module through burn-store.
 
-use burn::tensor::Element;
 use burn::tensor::backend::Backend;
+use burn::tensor::{DType, Element};
 use burn_store::{ApplyError, ModuleAdapter, ModuleSnapshot, PyTorchToBurnAdapter};
 
 use crate::rename::apply_first;
@@ -20,6 +20,7 @@ pub struct LoadSpec {
     renames: Vec<Rename>,
     ignored: Vec<String>,
     pytorch: bool,
+    dtype: Option<DType>,
 }
 
 impl LoadSpec {
@@ -51,6 +52,14 @@ impl LoadSpec {
         self
     }
 
+    /// Loads float tensors as `dtype` instead of the backend's default float
+    /// type (e.g. `DType::F16` or `DType::BF16` on a backend that computes in
+    /// the dtype of its tensors, such as burn-flex).
+    pub fn dtype(mut self, dtype: DType) -> Self {
+        self.dtype = Some(dtype);
+        self
+    }
+
     fn is_ignored(&self, key: &str) -> bool {
         self.ignored.iter().any(|p| key.starts_with(p.as_str()))
     }
@@ -58,7 +67,8 @@ impl LoadSpec {
 
 impl Checkpoint {
     /// Loads every parameter of `module` from this checkpoint, converting the
-    /// stored float dtype (f32, f16, bf16, f64) to the backend's float type.
+    /// stored float dtype (f32, f16, bf16, f64) to the backend's float type
+    /// (or to [`LoadSpec::dtype`]).
     ///
     /// Fails, naming the key, if the model needs a tensor the checkpoint lacks,
     /// if the checkpoint holds a tensor that is neither used nor ignored by
@@ -68,7 +78,7 @@ impl Checkpoint {
         mut module: M,
         spec: &LoadSpec,
     ) -> Result<M, WeightsError> {
-        let dtype = <B::FloatElem as Element>::dtype();
+        let dtype = spec.dtype.unwrap_or_else(<B::FloatElem as Element>::dtype);
         let mut snapshots = self.snapshots(dtype)?;
         snapshots.retain(|s| !spec.is_ignored(&s.full_path()));
         for s in &mut snapshots {

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
 use safetensors::SafeTensors;
 
@@ -35,7 +36,9 @@ impl Recording {
 
     fn view(&self, key: &str) -> (Vec<usize>, safetensors::Dtype, Vec<u8>) {
         let st = SafeTensors::deserialize(&self.bytes).unwrap();
-        let t = st.tensor(key).unwrap_or_else(|_| panic!("fixture key {key}"));
+        let t = st
+            .tensor(key)
+            .unwrap_or_else(|_| panic!("fixture key {key}"));
         (t.shape().to_vec(), t.dtype(), t.data().to_vec())
     }
 
@@ -60,19 +63,28 @@ impl Recording {
     }
 
     /// `input_ids` and the boolean mask from `attention_mask`.
-    pub fn inputs(&self, device: &Device) -> (Tensor<TestBackend, 2, Int>, Tensor<TestBackend, 2, Bool>) {
+    pub fn inputs<B: Backend>(
+        &self,
+        device: &B::Device,
+    ) -> (Tensor<B, 2, Int>, Tensor<B, 2, Bool>) {
         let (shape, ids) = self.i64("input_ids");
         let (_, mask) = self.i64("attention_mask");
         let mask: Vec<bool> = mask.iter().map(|&m| m != 0).collect();
         (
-            Tensor::from_data(TensorData::new(ids, shape.clone()), device),
+            Tensor::from_data(
+                TensorData::new(ids, shape.clone()).convert::<B::IntElem>(),
+                device,
+            ),
             Tensor::from_data(TensorData::new(mask, shape), device),
         )
     }
 }
 
 /// Largest absolute difference between `actual` and the recorded `expected`.
-pub fn max_abs_diff<const D: usize>(actual: Tensor<TestBackend, D>, expected: &(Vec<usize>, Vec<f32>)) -> f32 {
+pub fn max_abs_diff<B: Backend, const D: usize>(
+    actual: Tensor<B, D>,
+    expected: &(Vec<usize>, Vec<f32>),
+) -> f32 {
     assert_eq!(actual.dims().to_vec(), expected.0, "shape");
     let actual: Vec<f32> = actual.into_data().convert::<f32>().to_vec().unwrap();
     actual
