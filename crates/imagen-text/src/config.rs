@@ -196,7 +196,7 @@ impl T5Config {
                 ),
             });
         }
-        if !(self.layer_norm_epsilon > 0.0) {
+        if self.layer_norm_epsilon.is_nan() || self.layer_norm_epsilon <= 0.0 {
             return Err(TextError::UnsupportedConfig {
                 field: "layer_norm_epsilon",
                 value: self.layer_norm_epsilon.to_string(),
