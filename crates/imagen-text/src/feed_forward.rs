@@ -3,7 +3,7 @@
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::Tensor;
-use burn::tensor::activation::{gelu, gelu_approximate, relu, silu};
+use burn::tensor::activation::{gelu, relu, silu};
 use burn::tensor::backend::Backend;
 
 use crate::config::{Activation, FeedForwardKind};
@@ -48,7 +48,7 @@ impl<B: Backend> T5FeedForward<B> {
         match self.activation {
             Activation::Relu => relu(x),
             Activation::Gelu => gelu(x),
-            Activation::GeluTanh => gelu_approximate(x),
+            Activation::GeluTanh => gelu_tanh(x),
             Activation::Silu => silu(x),
         }
     }
@@ -63,4 +63,18 @@ impl<B: Backend> T5FeedForward<B> {
         };
         self.wo.forward(hidden)
     }
+}
+
+/// `0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`, transformers' `gelu_new`.
+///
+/// Same formula as burn's `gelu_approximate`, rearranged for CPU speed: `x^3`
+/// as multiplies instead of `powf`, and `1 + tanh(z) = 2 - 2 / (exp(2z) + 1)`
+/// so that the one transcendental is `exp` (libm's `tanhf` and `powf` were a
+/// quarter of T5-small's time). Differs from the tanh form by < 1e-7 absolute.
+fn gelu_tanh<B: Backend>(x: Tensor<B, 3>) -> Tensor<B, 3> {
+    const TWO_SQRT_2_OVER_PI: f64 = 2.0 * 0.797_884_560_802_865_4;
+    let cube = x.clone() * x.clone() * x.clone();
+    let two_z = (x.clone() + cube * 0.044715) * TWO_SQRT_2_OVER_PI;
+    // 0.5 x (1 + tanh z) = x (1 - 1 / (exp(2z) + 1))
+    x.clone() - x / (two_z.exp() + 1)
 }

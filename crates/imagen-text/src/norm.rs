@@ -34,7 +34,7 @@ impl<B: Backend> T5LayerNorm<B> {
         } else {
             x.cast(DType::F32)
         };
-        let variance = x32.clone().powi_scalar(2).mean_dim(2);
+        let variance = (x32.clone() * x32.clone()).mean_dim(2);
         let normed = x32 * variance.add_scalar(self.eps).sqrt().recip();
         let normed = if dtype == DType::F32 {
             normed
