@@ -39,5 +39,40 @@ fn encode(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, encode);
+/// The products inside T5-small's forward pass, to see how the backend's gemm
+/// scales with threads at T5's small row counts.
+fn matmul(c: &mut Criterion) {
+    let device = default_device();
+    let mut group = c.benchmark_group("matmul");
+    group.sample_size(20);
+    for (name, [m, k, n]) in [
+        ("77x512x1024", [77, 512, 1024]),
+        ("154x512x1024", [154, 512, 1024]),
+        ("1024x1024x1024", [1024, 1024, 1024]),
+    ] {
+        let a = Tensor::<B, 2>::ones([m, k], &device);
+        let b = Tensor::<B, 2>::ones([k, n], &device);
+        group.bench_function(name, |bench| {
+            bench.iter(|| a.clone().matmul(b.clone()).into_data())
+        });
+    }
+    for (name, [m, k, n]) in [
+        ("t_1024x512x77", [1024, 512, 77]),
+        ("t_1024x512x154", [1024, 512, 154]),
+    ] {
+        let w = Tensor::<B, 2>::ones([m, k], &device);
+        let x = Tensor::<B, 2>::ones([n, k], &device);
+        group.bench_function(name, |bench| {
+            bench.iter(|| {
+                w.clone()
+                    .matmul(x.clone().transpose())
+                    .transpose()
+                    .into_data()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, encode, matmul);
 criterion_main!(benches);

@@ -57,7 +57,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let shape = out.embeddings.dims();
     let hidden: Vec<f32> = out.embeddings.into_data().convert::<f32>().to_vec()?;
-    let mask: Vec<bool> = out.mask.into_data().to_vec()?;
+    let mask: Vec<i64> = out.mask.int().into_data().convert::<i64>().to_vec()?;
     eprintln!("encoded {:?} in {:.2?}", shape, start.elapsed());
 
     let hidden_bytes: Vec<u8> = hidden.iter().flat_map(|v| v.to_le_bytes()).collect();
