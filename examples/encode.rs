@@ -61,10 +61,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     eprintln!("encoded {:?} in {:.2?}", shape, start.elapsed());
 
     let hidden_bytes: Vec<u8> = hidden.iter().flat_map(|v| v.to_le_bytes()).collect();
-    let mask_bytes: Vec<u8> = mask
-        .iter()
-        .flat_map(|&m| i64::from(m).to_le_bytes())
-        .collect();
+    let mask_bytes: Vec<u8> = mask.iter().flat_map(|m| m.to_le_bytes()).collect();
     let tensors = [
         (
             "last_hidden_state",
