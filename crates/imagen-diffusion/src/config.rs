@@ -1,0 +1,256 @@
+//! `SchedulerConfig`: a diffusers `scheduler_config.json`, as it is.
+
+use std::path::Path;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::{BetaSchedule, DiffusionError, DiscreteSchedule};
+
+/// What the network predicts (diffusers' `prediction_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PredictionType {
+    /// The noise `eps`.
+    Epsilon,
+    /// The clean sample `x0` (diffusers: `"sample"`).
+    Sample,
+    /// `v = alpha eps - sigma x0`.
+    VPrediction,
+}
+
+/// DDPM's posterior variance (diffusers' `variance_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VarianceType {
+    /// `beta_tilde_t`, the true posterior variance.
+    FixedSmall,
+    /// `beta_tilde_t` through its log.
+    FixedSmallLog,
+    /// `beta_t`.
+    FixedLarge,
+    /// `beta_t` through its log.
+    FixedLargeLog,
+    /// The network's second half of channels is the variance.
+    Learned,
+    /// The network's second half interpolates log `beta_tilde` .. log `beta` (IF).
+    LearnedRange,
+}
+
+/// How `set_timesteps(n)` spaces `n` of the training timesteps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimestepSpacing {
+    /// `k * (T / n)` counted from 0, plus `steps_offset`.
+    Leading,
+    /// Counted down from `T - 1` in steps of `T / n`.
+    Trailing,
+    /// `linspace(0, T - 1, n)`, rounded.
+    Linspace,
+}
+
+/// A diffusers `scheduler_config.json` (DDPM, DDIM or DPM-Solver multistep):
+/// same keys and defaults. Keys this crate does not use are ignored; values
+/// it cannot honour are rejected by [`SchedulerConfig::validate`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SchedulerConfig {
+    /// `_class_name`, e.g. `"DDPMScheduler"`.
+    #[serde(rename = "_class_name", default)]
+    pub class_name: Option<String>,
+    /// Training timesteps `T`.
+    #[serde(default = "d::num_train_timesteps")]
+    pub num_train_timesteps: usize,
+    /// First beta of the linear schedules.
+    #[serde(default = "d::beta_start")]
+    pub beta_start: f64,
+    /// Last beta of the linear schedules.
+    #[serde(default = "d::beta_end")]
+    pub beta_end: f64,
+    /// The beta schedule.
+    #[serde(default = "d::beta_schedule")]
+    pub beta_schedule: BetaSchedule,
+    /// Explicit betas, overriding `beta_schedule`.
+    #[serde(default)]
+    pub trained_betas: Option<Vec<f64>>,
+    /// What the network predicts.
+    #[serde(default = "d::prediction_type")]
+    pub prediction_type: PredictionType,
+    /// DDPM variance; `null` for schedulers without one.
+    #[serde(default)]
+    pub variance_type: Option<VarianceType>,
+    /// Clip the predicted x0 to `[-clip_sample_range, clip_sample_range]`.
+    #[serde(default)]
+    pub clip_sample: Option<bool>,
+    /// Range of `clip_sample`.
+    #[serde(default = "d::one")]
+    pub clip_sample_range: f64,
+    /// Dynamic thresholding of the predicted x0 (Imagen).
+    #[serde(default)]
+    pub thresholding: bool,
+    /// Percentile of |x0| used as the threshold.
+    #[serde(default = "d::ratio")]
+    pub dynamic_thresholding_ratio: f64,
+    /// Upper bound of the threshold.
+    #[serde(default = "d::one")]
+    pub sample_max_value: f64,
+    /// How `set_timesteps` spaces the steps.
+    #[serde(default = "d::spacing")]
+    pub timestep_spacing: TimestepSpacing,
+    /// Added to leading-spaced timesteps.
+    #[serde(default)]
+    pub steps_offset: usize,
+    /// Rescale betas to zero terminal SNR (not supported).
+    #[serde(default)]
+    pub rescale_betas_zero_snr: bool,
+    /// DDIM: use alpha_cumprod = 1 after the last step instead of `alphas_cumprod[0]`.
+    #[serde(default = "d::yes")]
+    pub set_alpha_to_one: bool,
+    /// DPM-Solver order.
+    #[serde(default = "d::solver_order")]
+    pub solver_order: usize,
+    /// DPM-Solver algorithm (only `"dpmsolver++"`).
+    #[serde(default = "d::algorithm_type")]
+    pub algorithm_type: String,
+    /// DPM-Solver second-order update (`"midpoint"` or `"heun"`).
+    #[serde(default = "d::solver_type")]
+    pub solver_type: String,
+    /// DPM-Solver: first order on the last step(s).
+    #[serde(default = "d::yes")]
+    pub lower_order_final: bool,
+    /// DPM-Solver: sigma after the last step (only `"zero"`).
+    #[serde(default = "d::final_sigmas_type")]
+    pub final_sigmas_type: String,
+    /// DPM-Solver: Karras sigmas (not supported).
+    #[serde(default)]
+    pub use_karras_sigmas: bool,
+    /// DPM-Solver: lower clip of lambda; `-inf` in diffusers' files.
+    #[serde(default, deserialize_with = "lenient_f64")]
+    pub lambda_min_clipped: Option<f64>,
+}
+
+mod d {
+    use crate::{BetaSchedule, PredictionType, TimestepSpacing};
+    pub fn num_train_timesteps() -> usize {
+        1000
+    }
+    pub fn beta_start() -> f64 {
+        0.0001
+    }
+    pub fn beta_end() -> f64 {
+        0.02
+    }
+    pub fn beta_schedule() -> BetaSchedule {
+        BetaSchedule::Linear
+    }
+    pub fn prediction_type() -> PredictionType {
+        PredictionType::Epsilon
+    }
+    pub fn one() -> f64 {
+        1.0
+    }
+    pub fn ratio() -> f64 {
+        0.995
+    }
+    pub fn spacing() -> TimestepSpacing {
+        TimestepSpacing::Leading
+    }
+    pub fn yes() -> bool {
+        true
+    }
+    pub fn solver_order() -> usize {
+        2
+    }
+    pub fn algorithm_type() -> String {
+        "dpmsolver++".into()
+    }
+    pub fn solver_type() -> String {
+        "midpoint".into()
+    }
+    pub fn final_sigmas_type() -> String {
+        "zero".into()
+    }
+}
+
+/// A float that may be written as a string (`"-inf"`) or as JSON's missing
+/// `-Infinity` (which Python's json writes and serde_json cannot read, so
+/// files are expected to carry a string or a number).
+fn lenient_f64<'de, D: Deserializer<'de>>(de: D) -> Result<Option<f64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum NumOrStr {
+        Num(f64),
+        Str(String),
+    }
+    Ok(match Option::<NumOrStr>::deserialize(de)? {
+        None => None,
+        Some(NumOrStr::Num(v)) => Some(v),
+        Some(NumOrStr::Str(s)) => Some(s.parse().map_err(serde::de::Error::custom)?),
+    })
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        serde_json::from_str("{}").expect("defaults deserialize")
+    }
+}
+
+impl SchedulerConfig {
+    /// Reads a diffusers `scheduler_config.json`. Python's bare `-Infinity` /
+    /// `Infinity` / `NaN` tokens are accepted.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, DiffusionError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| DiffusionError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let text = text
+            .replace("-Infinity", "\"-inf\"")
+            .replace("Infinity", "\"inf\"")
+            .replace("NaN", "\"nan\"");
+        let cfg: Self = serde_json::from_str(&text).map_err(|source| DiffusionError::Config {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(cfg)
+    }
+
+    /// The training noise tables.
+    pub fn schedule(&self) -> Result<DiscreteSchedule, DiffusionError> {
+        if self.rescale_betas_zero_snr {
+            return Err(unsupported(
+                "rescale_betas_zero_snr",
+                "true",
+                "only false is supported",
+            ));
+        }
+        if self.num_train_timesteps == 0 {
+            return Err(unsupported("num_train_timesteps", "0", "must be positive"));
+        }
+        Ok(match &self.trained_betas {
+            Some(b) if b.len() != self.num_train_timesteps => {
+                return Err(unsupported(
+                    "trained_betas",
+                    &format!("{} values", b.len()),
+                    &format!(
+                        "expected num_train_timesteps = {}",
+                        self.num_train_timesteps
+                    ),
+                ));
+            }
+            Some(b) => DiscreteSchedule::from_betas(b.iter().map(|&v| v as f32).collect()),
+            None => DiscreteSchedule::new(
+                self.beta_schedule,
+                self.num_train_timesteps,
+                self.beta_start,
+                self.beta_end,
+            ),
+        })
+    }
+}
+
+pub(crate) fn unsupported(field: &'static str, value: &str, reason: &str) -> DiffusionError {
+    DiffusionError::UnsupportedConfig {
+        field,
+        value: value.to_string(),
+        reason: reason.to_string(),
+    }
+}

@@ -1,0 +1,218 @@
+//! DDPM ancestral sampling (Ho et al. 2020), as diffusers' `DDPMScheduler`,
+//! with DeepFloyd IF's learned-range variance and dynamic thresholding.
+
+use burn::tensor::Tensor;
+use burn::tensor::backend::Backend;
+
+use crate::config::unsupported;
+use crate::timesteps::{check_custom, spaced_timesteps};
+use crate::{
+    DiffusionError, DiscreteSchedule, NoiseSource, PredictionType, SchedulerConfig, StepOutput,
+    Thresholding, VarianceType,
+};
+
+/// diffusers' `DDPMScheduler`.
+///
+/// ```
+/// use imagen_diffusion::{DdpmScheduler, SchedulerConfig};
+/// let mut s = DdpmScheduler::new(&SchedulerConfig::default()).unwrap();
+/// s.set_timesteps(25).unwrap();
+/// assert_eq!(s.timesteps()[..3], [960, 920, 880]);
+/// ```
+#[derive(Debug, Clone)]
+pub struct DdpmScheduler {
+    schedule: DiscreteSchedule,
+    prediction: PredictionType,
+    variance: VarianceType,
+    thresholding: Thresholding,
+    spacing: crate::TimestepSpacing,
+    steps_offset: usize,
+    timesteps: Vec<usize>,
+    /// Whether `set_timesteps` has run: the previous timestep then comes from
+    /// the list, otherwise it is `t - 1` (full-length ancestral sampling).
+    respaced: bool,
+}
+
+impl DdpmScheduler {
+    /// Builds the scheduler of a diffusers `scheduler_config.json`.
+    pub fn new(config: &SchedulerConfig) -> Result<Self, DiffusionError> {
+        let thresholding = if config.thresholding {
+            if !(0.0..=1.0).contains(&config.dynamic_thresholding_ratio) {
+                return Err(unsupported(
+                    "dynamic_thresholding_ratio",
+                    &config.dynamic_thresholding_ratio.to_string(),
+                    "must be in [0, 1]",
+                ));
+            }
+            Thresholding::Dynamic {
+                ratio: config.dynamic_thresholding_ratio,
+                max: config.sample_max_value,
+            }
+        } else if config.clip_sample.unwrap_or(true) {
+            Thresholding::Static {
+                range: config.clip_sample_range,
+            }
+        } else {
+            Thresholding::None
+        };
+        let variance = config.variance_type.unwrap_or(VarianceType::FixedSmall);
+        if variance == VarianceType::Learned {
+            return Err(unsupported(
+                "variance_type",
+                "\"learned\"",
+                "supported: fixed_small, fixed_small_log, fixed_large, fixed_large_log, learned_range",
+            ));
+        }
+        Ok(Self {
+            schedule: config.schedule()?,
+            prediction: config.prediction_type,
+            variance,
+            thresholding,
+            spacing: config.timestep_spacing,
+            steps_offset: config.steps_offset,
+            timesteps: (0..config.num_train_timesteps).rev().collect(),
+            respaced: false,
+        })
+    }
+
+    /// The training tables.
+    pub fn schedule(&self) -> &DiscreteSchedule {
+        &self.schedule
+    }
+
+    /// The thresholding rule applied to the predicted `x0`.
+    pub fn thresholding(&self) -> Thresholding {
+        self.thresholding
+    }
+
+    /// Overrides the thresholding rule (e.g. dynamic at high guidance).
+    pub fn set_thresholding(&mut self, thresholding: Thresholding) {
+        self.thresholding = thresholding;
+    }
+
+    /// Visits `n` timesteps spaced by the config's `timestep_spacing`.
+    pub fn set_timesteps(&mut self, n: usize) -> Result<(), DiffusionError> {
+        self.timesteps = spaced_timesteps(self.spacing, self.schedule.len(), n, self.steps_offset)?;
+        self.respaced = true;
+        Ok(())
+    }
+
+    /// Visits an explicit descending list (DeepFloyd IF's `smart50` etc.).
+    pub fn set_custom_timesteps(&mut self, timesteps: &[usize]) -> Result<(), DiffusionError> {
+        check_custom(timesteps, self.schedule.len())?;
+        self.timesteps = timesteps.to_vec();
+        self.respaced = true;
+        Ok(())
+    }
+
+    /// The timesteps to visit, descending.
+    pub fn timesteps(&self) -> &[usize] {
+        &self.timesteps
+    }
+
+    /// The timestep after `t` in the list, `None` after the last one.
+    fn previous_timestep(&self, t: usize) -> Result<Option<usize>, DiffusionError> {
+        if !self.respaced {
+            return Ok(t.checked_sub(1));
+        }
+        let i = self
+            .timesteps
+            .iter()
+            .position(|&s| s == t)
+            .ok_or(DiffusionError::UnknownTimestep(t))?;
+        Ok(self.timesteps.get(i + 1).copied())
+    }
+
+    /// One reverse step from `sample` at timestep `t` to the previous timestep.
+    ///
+    /// `model_output` has the sample's channels, or twice as many when the
+    /// variance is `learned_range` (the second half is the variance).
+    /// Noise is drawn from `noise` only when `t > 0`.
+    ///
+    /// # Shapes
+    /// - `model_output`: `[batch, C or 2C, H, W]`, `sample`: `[batch, C, H, W]`
+    pub fn step<B: Backend>(
+        &self,
+        model_output: Tensor<B, 4>,
+        t: usize,
+        sample: Tensor<B, 4>,
+        noise: &mut dyn NoiseSource<B>,
+    ) -> Result<StepOutput<B>, DiffusionError> {
+        let [b, c, h, w] = sample.dims();
+        let out_dims = model_output.dims();
+        let learned = self.variance == VarianceType::LearnedRange;
+        let expected_c = if learned { 2 * c } else { c };
+        if out_dims != [b, expected_c, h, w] {
+            return Err(DiffusionError::ShapeMismatch {
+                model_output: out_dims.to_vec(),
+                sample: vec![b, c, h, w],
+                reason: format!(
+                    "expected {expected_c} channels ({:?} variance)",
+                    self.variance
+                ),
+            });
+        }
+        if t >= self.schedule.len() {
+            return Err(DiffusionError::UnknownTimestep(t));
+        }
+        let prev = self.previous_timestep(t)?;
+        let (model_output, predicted_variance) = if learned {
+            let mut halves = model_output.split(c, 1).into_iter();
+            (halves.next().expect("two halves"), halves.next())
+        } else {
+            (model_output, None)
+        };
+
+        // Scalars in f32, in diffusers' order of operations.
+        let ac = &self.schedule.alphas_cumprod;
+        let alpha_prod_t = ac[t];
+        let alpha_prod_t_prev = prev.map_or(1.0, |p| ac[p]);
+        let beta_prod_t = 1.0 - alpha_prod_t;
+        let beta_prod_t_prev = 1.0 - alpha_prod_t_prev;
+        let current_alpha_t = alpha_prod_t / alpha_prod_t_prev;
+        let current_beta_t = 1.0 - current_alpha_t;
+
+        let x0 = match self.prediction {
+            PredictionType::Epsilon => {
+                (sample.clone() - model_output * f64::from(beta_prod_t.sqrt()))
+                    / f64::from(alpha_prod_t.sqrt())
+            }
+            PredictionType::Sample => model_output,
+            PredictionType::VPrediction => {
+                sample.clone() * f64::from(alpha_prod_t.sqrt())
+                    - model_output * f64::from(beta_prod_t.sqrt())
+            }
+        };
+        let x0 = self.thresholding.apply(x0);
+
+        let x0_coeff = alpha_prod_t_prev.sqrt() * current_beta_t / beta_prod_t;
+        let sample_coeff = current_alpha_t.sqrt() * beta_prod_t_prev / beta_prod_t;
+        let mut prev_sample = x0.clone() * f64::from(x0_coeff) + sample * f64::from(sample_coeff);
+
+        if t > 0 {
+            let device = prev_sample.device();
+            let z = noise.gaussian([b, c, h, w], &device);
+            let beta_tilde = (beta_prod_t_prev / beta_prod_t * current_beta_t).max(1e-20);
+            let scaled = match self.variance {
+                VarianceType::FixedSmall => z * f64::from(beta_tilde.sqrt()),
+                VarianceType::FixedSmallLog => z * f64::from((0.5 * beta_tilde.ln()).exp()),
+                VarianceType::FixedLarge => z * f64::from(current_beta_t.sqrt()),
+                VarianceType::FixedLargeLog => z * f64::from((0.5 * current_beta_t.ln()).exp()),
+                VarianceType::LearnedRange => {
+                    let v = predicted_variance.expect("split above");
+                    let (min_log, max_log) = (beta_tilde.ln(), current_beta_t.ln());
+                    let frac = (v + 1.0) / 2.0;
+                    let log_var =
+                        frac.clone() * f64::from(max_log) + (frac.neg() + 1.0) * f64::from(min_log);
+                    (log_var * 0.5).exp() * z
+                }
+                VarianceType::Learned => unreachable!("rejected in new"),
+            };
+            prev_sample = prev_sample + scaled;
+        }
+        Ok(StepOutput {
+            prev_sample,
+            pred_original_sample: x0,
+        })
+    }
+}
