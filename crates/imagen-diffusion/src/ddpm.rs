@@ -11,6 +11,40 @@ use crate::{
     Thresholding, VarianceType,
 };
 
+/// The x0 bound a diffusers config asks for: dynamic thresholding when
+/// `thresholding`, else clipping when `clip_sample` (default `clip_default`).
+pub(crate) fn thresholding_of(
+    config: &SchedulerConfig,
+    clip_default: bool,
+) -> Result<Thresholding, DiffusionError> {
+    Ok(if config.thresholding {
+        if !(0.0..=1.0).contains(&config.dynamic_thresholding_ratio) {
+            return Err(unsupported(
+                "dynamic_thresholding_ratio",
+                &config.dynamic_thresholding_ratio.to_string(),
+                "must be in [0, 1]",
+            ));
+        }
+        if config.sample_max_value < 1.0 {
+            return Err(unsupported(
+                "sample_max_value",
+                &config.sample_max_value.to_string(),
+                "must be >= 1",
+            ));
+        }
+        Thresholding::Dynamic {
+            ratio: config.dynamic_thresholding_ratio,
+            max: config.sample_max_value,
+        }
+    } else if config.clip_sample.unwrap_or(clip_default) {
+        Thresholding::Static {
+            range: config.clip_sample_range,
+        }
+    } else {
+        Thresholding::None
+    })
+}
+
 /// diffusers' `DDPMScheduler`.
 ///
 /// ```
@@ -36,25 +70,7 @@ pub struct DdpmScheduler {
 impl DdpmScheduler {
     /// Builds the scheduler of a diffusers `scheduler_config.json`.
     pub fn new(config: &SchedulerConfig) -> Result<Self, DiffusionError> {
-        let thresholding = if config.thresholding {
-            if !(0.0..=1.0).contains(&config.dynamic_thresholding_ratio) {
-                return Err(unsupported(
-                    "dynamic_thresholding_ratio",
-                    &config.dynamic_thresholding_ratio.to_string(),
-                    "must be in [0, 1]",
-                ));
-            }
-            Thresholding::Dynamic {
-                ratio: config.dynamic_thresholding_ratio,
-                max: config.sample_max_value,
-            }
-        } else if config.clip_sample.unwrap_or(true) {
-            Thresholding::Static {
-                range: config.clip_sample_range,
-            }
-        } else {
-            Thresholding::None
-        };
+        let thresholding = thresholding_of(config, true)?;
         let variance = config.variance_type.unwrap_or(VarianceType::FixedSmall);
         if variance == VarianceType::Learned {
             return Err(unsupported(

@@ -48,4 +48,12 @@ pub enum DiffusionError {
         /// What was expected.
         reason: String,
     },
+    /// An intermediate sample contains NaN or infinity.
+    #[error("sample became NaN or infinite at step {step} (timestep {timestep})")]
+    NonFinite {
+        /// 0-based index of the step.
+        step: usize,
+        /// The timestep of that step.
+        timestep: usize,
+    },
 }

@@ -10,27 +10,40 @@
 //! - [`SchedulerConfig`]: a diffusers `scheduler_config.json` as it is.
 //! - [`DiscreteSchedule`] (bit-exact f32 tables), [`ContinuousSchedule`]
 //!   (Imagen's log-SNR schedules), both [`Schedule`]s.
-//! - [`DdpmScheduler`]: `set_timesteps`, `set_custom_timesteps`
-//!   ([`if_timesteps`]), `step`.
-//! - [`Thresholding`]: static clipping and Imagen's dynamic thresholding.
+//! - Samplers: [`DdpmScheduler`] (`set_timesteps`, `set_custom_timesteps`
+//!   with [`if_timesteps`], `step`), [`DdimScheduler`].
+//! - [`Thresholding`]: static clipping and Imagen's dynamic thresholding;
+//!   [`classifier_free_guidance`] on one batched forward pass.
+//! - Noise-conditioning augmentation: [`if_noise_augment`] (IF's integer
+//!   `noise_level`), [`imagen_noise_augment`] (continuous level).
+//! - [`sample`]: the loop over a [`Denoiser`] and a [`Scheduler`], with
+//!   seeded noise ([`SeededNoise`]), progress callback and NaN detection.
 #![warn(missing_docs)]
 
 mod config;
+mod ddim;
 mod ddpm;
 mod error;
+mod guidance;
 mod if_timesteps;
 mod noise;
+mod noise_aug;
+mod sample;
 mod schedule;
 mod thresholding;
 mod timesteps;
 
 pub use config::{PredictionType, SchedulerConfig, TimestepSpacing, VarianceType};
+pub use ddim::DdimScheduler;
 pub use ddpm::DdpmScheduler;
 pub use error::DiffusionError;
+pub use guidance::classifier_free_guidance;
 pub use if_timesteps::{
     FAST27, SMART27, SMART50, SMART100, SMART185, SUPER27, SUPER40, SUPER100, if_timesteps,
 };
 pub use noise::{NoiseSource, SeededNoise};
+pub use noise_aug::{add_noise, if_noise_augment, imagen_noise_augment};
+pub use sample::{Denoiser, Progress, SampleOptions, Scheduler, sample};
 pub use schedule::{BetaSchedule, ContinuousSchedule, DiscreteSchedule, Schedule};
 pub use thresholding::{Thresholding, dynamic_threshold, threshold_scale};
 pub use timesteps::spaced_timesteps;

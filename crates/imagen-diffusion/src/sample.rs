@@ -1,0 +1,156 @@
+//! The sampling loop: any [`Denoiser`], any [`Scheduler`], optional
+//! classifier-free guidance, seeded noise, progress reports.
+
+use burn::tensor::Tensor;
+use burn::tensor::backend::Backend;
+
+use crate::{
+    DdimScheduler, DdpmScheduler, DiffusionError, NoiseSource, StepOutput, classifier_free_guidance,
+};
+
+/// A network that predicts what its scheduler expects (eps, v or x0) from a
+/// noisy sample. The U-Net crate implements it; so can a user's own model.
+pub trait Denoiser<B: Backend> {
+    /// Whatever the network conditions on (text embeddings, low-res image...).
+    /// With guidance, it must describe the doubled batch `[uncond; cond]`.
+    type Cond;
+
+    /// Predicts for every sample of `x_t` at the integer timestep `t`.
+    ///
+    /// # Shapes
+    /// - `x_t`: `[batch, C, H, W]` → `[batch, C or 2C, H, W]`
+    fn predict(&self, x_t: Tensor<B, 4>, t: usize, cond: &Self::Cond) -> Tensor<B, 4>;
+}
+
+/// A reverse-diffusion sampler with its timesteps already set.
+pub trait Scheduler<B: Backend> {
+    /// The timesteps to visit, descending.
+    fn timesteps(&self) -> &[usize];
+
+    /// One step; `&mut` because multistep solvers keep history.
+    fn step(
+        &mut self,
+        model_output: Tensor<B, 4>,
+        t: usize,
+        sample: Tensor<B, 4>,
+        noise: &mut dyn NoiseSource<B>,
+    ) -> Result<StepOutput<B>, DiffusionError>;
+}
+
+impl<B: Backend> Scheduler<B> for DdpmScheduler {
+    fn timesteps(&self) -> &[usize] {
+        DdpmScheduler::timesteps(self)
+    }
+
+    fn step(
+        &mut self,
+        model_output: Tensor<B, 4>,
+        t: usize,
+        sample: Tensor<B, 4>,
+        noise: &mut dyn NoiseSource<B>,
+    ) -> Result<StepOutput<B>, DiffusionError> {
+        DdpmScheduler::step(self, model_output, t, sample, noise)
+    }
+}
+
+impl<B: Backend> Scheduler<B> for DdimScheduler {
+    fn timesteps(&self) -> &[usize] {
+        DdimScheduler::timesteps(self)
+    }
+
+    fn step(
+        &mut self,
+        model_output: Tensor<B, 4>,
+        t: usize,
+        sample: Tensor<B, 4>,
+        noise: &mut dyn NoiseSource<B>,
+    ) -> Result<StepOutput<B>, DiffusionError> {
+        DdimScheduler::step(self, model_output, t, sample, noise)
+    }
+}
+
+/// Where the loop is, for progress bars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Steps done so far (1-based after a step).
+    pub step: usize,
+    /// Steps in total.
+    pub total: usize,
+    /// The timestep just processed.
+    pub timestep: usize,
+}
+
+/// How [`sample`] runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SampleOptions {
+    /// Classifier-free guidance scale; `None` runs the network once per step
+    /// on the batch as it is.
+    pub guidance_scale: Option<f64>,
+    /// Check every intermediate sample for NaN / inf (one scalar read back
+    /// from the device per step, the loop's only host round-trip).
+    pub check_finite: bool,
+}
+
+impl Default for SampleOptions {
+    fn default() -> Self {
+        Self {
+            guidance_scale: None,
+            check_finite: true,
+        }
+    }
+}
+
+/// Runs the reverse process from `x_t`, the initial noise (or a noised image
+/// for image-to-image), through every timestep of `scheduler`.
+///
+/// With guidance, each step calls the network once on `[x; x]` and combines
+/// the two halves with [`classifier_free_guidance`]. Deterministic for a
+/// given noise source on a given backend.
+pub fn sample<B: Backend, D: Denoiser<B>, S: Scheduler<B> + ?Sized>(
+    denoiser: &D,
+    scheduler: &mut S,
+    x_t: Tensor<B, 4>,
+    cond: &D::Cond,
+    options: SampleOptions,
+    noise: &mut dyn NoiseSource<B>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Tensor<B, 4>, DiffusionError> {
+    let channels = x_t.dims()[1];
+    let timesteps = scheduler.timesteps().to_vec();
+    if timesteps.is_empty() {
+        return Err(DiffusionError::TimestepsNotSet);
+    }
+    let mut x = x_t;
+    for (i, &t) in timesteps.iter().enumerate() {
+        let output = match options.guidance_scale {
+            Some(scale) => {
+                let doubled = Tensor::cat(vec![x.clone(), x.clone()], 0);
+                classifier_free_guidance(denoiser.predict(doubled, t, cond), scale, channels)
+            }
+            None => denoiser.predict(x.clone(), t, cond),
+        };
+        x = scheduler.step(output, t, x, noise)?.prev_sample;
+        if options.check_finite && !all_finite(x.clone()) {
+            return Err(DiffusionError::NonFinite {
+                step: i,
+                timestep: t,
+            });
+        }
+        progress(Progress {
+            step: i + 1,
+            total: timesteps.len(),
+            timestep: t,
+        });
+    }
+    Ok(x)
+}
+
+fn all_finite<B: Backend>(x: Tensor<B, 4>) -> bool {
+    use burn::tensor::ElementConversion;
+    !x.clone()
+        .is_nan()
+        .bool_or(x.is_inf())
+        .any()
+        .into_scalar()
+        .elem::<bool>()
+}
