@@ -15,6 +15,7 @@
 //! `ndarray` is the default.
 #![warn(missing_docs)]
 
+pub use imagen_diffusion as diffusion;
 pub use imagen_text as text;
 pub use imagen_weights as weights;
 

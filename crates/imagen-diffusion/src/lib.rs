@@ -16,6 +16,8 @@
 //!   [`classifier_free_guidance`] on one batched forward pass.
 //! - Noise-conditioning augmentation: [`if_noise_augment`] (IF's integer
 //!   `noise_level`), [`imagen_noise_augment`] (continuous level).
+//! - Training: [`NoiseLevels`] (`q_sample`, eps / x0 / v conversions, losses
+//!   with [`LossWeighting`] min-SNR-gamma or P2) for each [`Objective`].
 //! - [`sample`]: the loop over a [`Denoiser`] and a [`Scheduler`], with
 //!   seeded noise ([`SeededNoise`]), progress callback and NaN detection.
 #![warn(missing_docs)]
@@ -28,6 +30,7 @@ mod guidance;
 mod if_timesteps;
 mod noise;
 mod noise_aug;
+mod objective;
 mod sample;
 mod schedule;
 mod thresholding;
@@ -43,6 +46,7 @@ pub use if_timesteps::{
 };
 pub use noise::{NoiseSource, SeededNoise};
 pub use noise_aug::{add_noise, if_noise_augment, imagen_noise_augment};
+pub use objective::{LossWeighting, NoiseLevels, Objective};
 pub use sample::{Denoiser, Progress, SampleOptions, Scheduler, sample};
 pub use schedule::{BetaSchedule, ContinuousSchedule, DiscreteSchedule, Schedule};
 pub use thresholding::{Thresholding, dynamic_threshold, threshold_scale};
