@@ -7,7 +7,8 @@
 use burn::tensor::{Distribution, Tensor};
 use criterion::{Criterion, criterion_group, criterion_main};
 use imagen::diffusion::{
-    DdimScheduler, DdpmScheduler, Denoiser, SampleOptions, SchedulerConfig, SeededNoise, sample,
+    DdimScheduler, DdpmScheduler, Denoiser, DpmSolverScheduler, SampleOptions, SchedulerConfig,
+    SeededNoise, sample,
 };
 use imagen::{DefaultBackend, default_device};
 
@@ -60,6 +61,24 @@ fn steps(c: &mut Criterion) {
                 .expect("step")
                 .prev_sample
                 .into_data()
+        })
+    });
+
+    // DPM-Solver++ 2M keeps history, so each iteration runs a fresh 2-step run
+    // (one first-order, one second-order step) and reports the pair.
+    let mut dpm = DpmSolverScheduler::<B>::new(&if_config()).expect("config");
+    dpm.set_timesteps(2).expect("steps");
+    let ts = dpm.timesteps().to_vec();
+    group.bench_function("dpmpp2m_if_2_steps_4x3x64x64", |b| {
+        b.iter(|| {
+            let mut x = x.clone();
+            for &t in &ts {
+                x = dpm
+                    .step(out6.clone(), t, x, &mut noise)
+                    .expect("step")
+                    .prev_sample;
+            }
+            x.into_data()
         })
     });
 

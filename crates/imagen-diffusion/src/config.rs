@@ -122,6 +122,24 @@ pub struct SchedulerConfig {
     /// DPM-Solver: Karras sigmas (not supported).
     #[serde(default)]
     pub use_karras_sigmas: bool,
+    /// DPM-Solver: exponential sigmas (not supported).
+    #[serde(default)]
+    pub use_exponential_sigmas: bool,
+    /// DPM-Solver: beta sigmas (not supported).
+    #[serde(default)]
+    pub use_beta_sigmas: bool,
+    /// DPM-Solver: uniform-lambda steps (not supported).
+    #[serde(default)]
+    pub use_lu_lambdas: bool,
+    /// DPM-Solver: flow-matching sigmas (not supported).
+    #[serde(default)]
+    pub use_flow_sigmas: bool,
+    /// DPM-Solver: resolution-dependent shifting (not supported).
+    #[serde(default)]
+    pub use_dynamic_shifting: bool,
+    /// DPM-Solver: Euler on the final step (not supported).
+    #[serde(default)]
+    pub euler_at_final: bool,
     /// DPM-Solver: lower clip of lambda; `-inf` in diffusers' files.
     #[serde(default, deserialize_with = "lenient_f64")]
     pub lambda_min_clipped: Option<f64>,

@@ -12,10 +12,11 @@ use crate::{
 };
 
 /// The x0 bound a diffusers config asks for: dynamic thresholding when
-/// `thresholding`, else clipping when `clip_sample` (default `clip_default`).
+/// `thresholding`, else, for schedulers that have `clip_sample` (DDPM, DDIM;
+/// diffusers' default true), clipping when it is on.
 pub(crate) fn thresholding_of(
     config: &SchedulerConfig,
-    clip_default: bool,
+    has_clip_sample: bool,
 ) -> Result<Thresholding, DiffusionError> {
     Ok(if config.thresholding {
         if !(0.0..=1.0).contains(&config.dynamic_thresholding_ratio) {
@@ -36,7 +37,7 @@ pub(crate) fn thresholding_of(
             ratio: config.dynamic_thresholding_ratio,
             max: config.sample_max_value,
         }
-    } else if config.clip_sample.unwrap_or(clip_default) {
+    } else if has_clip_sample && config.clip_sample.unwrap_or(true) {
         Thresholding::Static {
             range: config.clip_sample_range,
         }

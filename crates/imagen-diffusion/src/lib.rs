@@ -11,7 +11,8 @@
 //! - [`DiscreteSchedule`] (bit-exact f32 tables), [`ContinuousSchedule`]
 //!   (Imagen's log-SNR schedules), both [`Schedule`]s.
 //! - Samplers: [`DdpmScheduler`] (`set_timesteps`, `set_custom_timesteps`
-//!   with [`if_timesteps`], `step`), [`DdimScheduler`].
+//!   with [`if_timesteps`], `step`), [`DdimScheduler`], [`DpmSolverScheduler`]
+//!   (DPM-Solver++ multistep, orders 1-2; `step` takes `&mut self`).
 //! - [`Thresholding`]: static clipping and Imagen's dynamic thresholding;
 //!   [`classifier_free_guidance`] on one batched forward pass.
 //! - Noise-conditioning augmentation: [`if_noise_augment`] (IF's integer
@@ -25,6 +26,7 @@
 mod config;
 mod ddim;
 mod ddpm;
+mod dpm_solver;
 mod error;
 mod guidance;
 mod if_timesteps;
@@ -39,6 +41,7 @@ mod timesteps;
 pub use config::{PredictionType, SchedulerConfig, TimestepSpacing, VarianceType};
 pub use ddim::DdimScheduler;
 pub use ddpm::DdpmScheduler;
+pub use dpm_solver::DpmSolverScheduler;
 pub use error::DiffusionError;
 pub use guidance::classifier_free_guidance;
 pub use if_timesteps::{

@@ -13,8 +13,8 @@ mod common;
 use burn::tensor::{Distribution, Tensor, TensorData};
 use common::TestBackend;
 use imagen_diffusion::{
-    DdimScheduler, DdpmScheduler, Denoiser, DiffusionError, DiscreteSchedule, NoiseSource,
-    SampleOptions, Scheduler, SchedulerConfig, SeededNoise, sample,
+    DdimScheduler, DdpmScheduler, Denoiser, DiffusionError, DiscreteSchedule, DpmSolverScheduler,
+    NoiseSource, SampleOptions, Scheduler, SchedulerConfig, SeededNoise, sample,
 };
 
 const MU: f64 = 0.3;
@@ -92,6 +92,13 @@ fn ddim_deterministic_and_stochastic_sample_the_data_distribution() {
         .unwrap();
     s.set_timesteps(100).unwrap();
     check("ddim eta 1, 100", &run(&mut s, 3));
+}
+
+#[test]
+fn dpm_solver_pp_samples_the_data_distribution() {
+    let mut s = DpmSolverScheduler::<TestBackend>::new(&config()).unwrap();
+    s.set_timesteps(25).unwrap();
+    check("dpm-solver++ 2M, 25", &run(&mut s, 4));
 }
 
 #[test]
