@@ -217,10 +217,8 @@ impl DdpmScheduler {
                 VarianceType::FixedLargeLog => z * f64::from((0.5 * current_beta_t.ln()).exp()),
                 VarianceType::LearnedRange => {
                     let v = predicted_variance.expect("split above");
-                    let (min_log, max_log) = (beta_tilde.ln(), current_beta_t.ln());
-                    let frac = (v + 1.0) / 2.0;
                     let log_var =
-                        frac.clone() * f64::from(max_log) + (frac.neg() + 1.0) * f64::from(min_log);
+                        learned_range_log_variance(v, beta_tilde.ln(), current_beta_t.ln());
                     (log_var * 0.5).exp() * z
                 }
                 VarianceType::Learned => unreachable!("rejected in new"),
@@ -232,4 +230,17 @@ impl DdpmScheduler {
             pred_original_sample: x0,
         })
     }
+}
+
+/// Improved DDPM's learned-range variance (Nichol & Dhariwal 2021), as IF
+/// stage I/II predict it in their second half of output channels: the network
+/// output `v` in `[-1, 1]` interpolates the log variance between the posterior
+/// `log beta_tilde` (`min_log`) and `log beta` (`max_log`).
+pub fn learned_range_log_variance<B: Backend>(
+    v: Tensor<B, 4>,
+    min_log: f32,
+    max_log: f32,
+) -> Tensor<B, 4> {
+    let frac = (v + 1.0) / 2.0;
+    frac.clone() * f64::from(max_log) + (frac.neg() + 1.0) * f64::from(min_log)
 }

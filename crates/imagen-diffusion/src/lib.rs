@@ -40,7 +40,7 @@ mod timesteps;
 
 pub use config::{PredictionType, SchedulerConfig, TimestepSpacing, VarianceType};
 pub use ddim::DdimScheduler;
-pub use ddpm::DdpmScheduler;
+pub use ddpm::{DdpmScheduler, learned_range_log_variance};
 pub use dpm_solver::DpmSolverScheduler;
 pub use error::DiffusionError;
 pub use guidance::classifier_free_guidance;
