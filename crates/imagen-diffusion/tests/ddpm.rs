@@ -4,64 +4,26 @@
 
 mod common;
 
-use common::{RecordedNoise, Trace, json, max_abs_diff};
+use common::Recorded;
 use imagen_diffusion::{DdpmScheduler, DiffusionError, SchedulerConfig, SeededNoise};
 
 const TOL: f32 = 1e-5;
 
 fn replay(case: &str) {
-    let meta = json(&format!("{case}.json"));
-    let trace = Trace::open(&format!("{case}.safetensors"));
-    let config: SchedulerConfig = serde_json::from_value(meta["config"].clone()).unwrap();
-    let mut scheduler = DdpmScheduler::new(&config).unwrap();
-    match meta["custom_timesteps"].as_array() {
-        Some(list) => {
-            let list: Vec<usize> = list.iter().map(|v| v.as_u64().unwrap() as usize).collect();
-            scheduler.set_custom_timesteps(&list).unwrap();
-        }
-        None => scheduler
-            .set_timesteps(meta["num_inference_steps"].as_u64().unwrap() as usize)
-            .unwrap(),
+    let rec = Recorded::open(case);
+    let mut scheduler = DdpmScheduler::new(&rec.config()).unwrap();
+    match rec.custom_timesteps() {
+        Some(list) => scheduler.set_custom_timesteps(&list).unwrap(),
+        None => scheduler.set_timesteps(rec.num_inference_steps()).unwrap(),
     }
-    let want: Vec<usize> = serde_json::from_value(meta["timesteps"].clone()).unwrap();
-    assert_eq!(scheduler.timesteps(), &want[..], "{case}: timesteps");
-
-    let mut sample = trace.tensor("sample_0");
-    let mut worst = 0.0f32;
-    for (i, &t) in want.iter().enumerate() {
-        let key = format!("noise_{i}");
-        let mut noise = RecordedNoise {
-            next: trace.has(&key).then(|| trace.tensor(&key)),
-        };
-        let out = scheduler
-            .step(
-                trace.tensor(&format!("model_output_{i}")),
-                t,
-                sample,
-                &mut noise,
-            )
-            .unwrap();
-        assert!(
-            noise.next.is_none(),
-            "{case} step {i}: recorded noise was not used"
-        );
-        let e_prev = max_abs_diff(
-            out.prev_sample.clone(),
-            &trace.f32(&format!("prev_sample_{i}")),
-        );
-        let e_x0 = max_abs_diff(
-            out.pred_original_sample,
-            &trace.f32(&format!("pred_original_sample_{i}")),
-        );
-        assert!(
-            e_prev <= TOL && e_x0 <= TOL,
-            "{case} step {i} (t={t}): prev {e_prev}, x0 {e_x0}"
-        );
-        worst = worst.max(e_prev).max(e_x0);
-        // Continue from diffusers' sample so that errors do not compound.
-        sample = trace.tensor(&format!("prev_sample_{i}"));
-    }
-    eprintln!("{case}: {} steps, max abs error {worst:e}", want.len());
+    assert_eq!(
+        scheduler.timesteps(),
+        &rec.timesteps[..],
+        "{case}: timesteps"
+    );
+    rec.replay(TOL, false, |_, model_output, t, sample, noise| {
+        scheduler.step(model_output, t, sample, noise).unwrap()
+    });
 }
 
 #[test]

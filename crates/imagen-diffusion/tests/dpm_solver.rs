@@ -23,7 +23,7 @@ mod common;
 use std::collections::HashMap;
 
 use burn::tensor::Tensor;
-use common::{RecordedNoise, TestBackend, Trace, json, max_abs_diff};
+use common::{Recorded, RecordedNoise, TestBackend, Trace, json, max_abs, max_abs_diff};
 use imagen_diffusion::{
     Denoiser, DiffusionError, DpmSolverScheduler, SampleOptions, SchedulerConfig, TimestepSpacing,
     sample,
@@ -32,11 +32,7 @@ use imagen_diffusion::{
 type Dpm = DpmSolverScheduler<TestBackend>;
 
 fn config(case: &str) -> SchedulerConfig {
-    serde_json::from_value(json(&format!("{case}.json"))["config"].clone()).unwrap()
-}
-
-fn max_abs(v: &[f32]) -> f32 {
-    v.iter().fold(0.0f32, |m, x| m.max(x.abs()))
+    Recorded::open(case).config()
 }
 
 /// No noise: DPM-Solver++ must never draw any.
@@ -47,71 +43,37 @@ fn no_noise() -> RecordedNoise {
 /// Replays `case` step by step; `relative` scales the bound by
 /// `max(1, max |expected|)`. Returns the worst (absolute, relative) errors.
 fn replay(case: &str, relative: bool) -> (f32, f32) {
-    const TOL: f32 = 1e-5;
-    let meta = json(&format!("{case}.json"));
-    let trace = Trace::open(&format!("{case}.safetensors"));
-    let mut scheduler = Dpm::new(&config(case)).unwrap();
-    match meta["custom_timesteps"].as_array() {
-        Some(list) => {
-            let list: Vec<usize> = list.iter().map(|v| v.as_u64().unwrap() as usize).collect();
-            scheduler.set_custom_timesteps(&list).unwrap();
-        }
-        None => scheduler
-            .set_timesteps(meta["num_inference_steps"].as_u64().unwrap() as usize)
-            .unwrap(),
+    let rec = Recorded::open(case);
+    let mut scheduler = Dpm::new(&rec.config()).unwrap();
+    match rec.custom_timesteps() {
+        Some(list) => scheduler.set_custom_timesteps(&list).unwrap(),
+        None => scheduler.set_timesteps(rec.num_inference_steps()).unwrap(),
     }
-    let want: Vec<usize> = serde_json::from_value(meta["timesteps"].clone()).unwrap();
-    assert_eq!(scheduler.timesteps(), &want[..], "{case}: timesteps");
+    assert_eq!(
+        scheduler.timesteps(),
+        &rec.timesteps[..],
+        "{case}: timesteps"
+    );
     assert_eq!(
         scheduler.schedule().alphas_cumprod,
-        trace.f32("alphas_cumprod").1,
+        rec.trace.f32("alphas_cumprod").1,
         "{case}: alphas_cumprod"
     );
     assert_eq!(
         scheduler.sigmas(),
-        &trace.f32("sigmas").1[..],
+        &rec.trace.f32("sigmas").1[..],
         "{case}: sigmas"
     );
-
-    let mut sample = trace.tensor("sample_0");
-    let (mut worst_abs, mut worst_rel) = (0.0f32, 0.0f32);
-    for (i, &t) in want.iter().enumerate() {
+    let worst = rec.replay(1e-5, relative, |i, model_output, t, sample, noise| {
         assert_eq!(
             scheduler.step_index(),
             (i > 0).then_some(i),
             "{case} step {i}"
         );
-        let out = scheduler
-            .step(
-                trace.tensor(&format!("model_output_{i}")),
-                t,
-                sample,
-                &mut no_noise(),
-            )
-            .unwrap();
-        for (name, actual) in [
-            ("prev_sample", out.prev_sample),
-            ("pred_original_sample", out.pred_original_sample),
-        ] {
-            let expected = trace.f32(&format!("{name}_{i}"));
-            let scale = max_abs(&expected.1).max(1.0);
-            let err = max_abs_diff(actual, &expected);
-            let bound = if relative { TOL * scale } else { TOL };
-            assert!(
-                err <= bound,
-                "{case} step {i} (t={t}) {name}: max abs error {err:e} > {bound:e}"
-            );
-            worst_abs = worst_abs.max(err);
-            worst_rel = worst_rel.max(err / scale);
-        }
-        sample = trace.tensor(&format!("prev_sample_{i}"));
-    }
+        scheduler.step(model_output, t, sample, noise).unwrap()
+    });
     assert_eq!(scheduler.step_index(), None, "{case}: run over");
-    eprintln!(
-        "{case}: {} steps, max abs error {worst_abs:e}, max error / max(1, |expected|) {worst_rel:e}",
-        want.len()
-    );
-    (worst_abs, worst_rel)
+    worst
 }
 
 #[test]
@@ -271,9 +233,9 @@ fn sample_prediction_trailing() {
 }
 
 /// Replays recorded model outputs by timestep.
-struct Recorded(HashMap<usize, Tensor<TestBackend, 4>>);
+struct RecordedOutputs(HashMap<usize, Tensor<TestBackend, 4>>);
 
-impl Denoiser<TestBackend> for Recorded {
+impl Denoiser<TestBackend> for RecordedOutputs {
     type Cond = ();
     fn predict(&self, _x_t: Tensor<TestBackend, 4>, t: usize, _: &()) -> Tensor<TestBackend, 4> {
         self.0[&t].clone()
@@ -289,7 +251,7 @@ fn sampling_loop_runs_are_independent() {
     let mut s = Dpm::new(&config("dpmpp2m_25")).unwrap();
     s.set_timesteps(25).unwrap();
     let ts = s.timesteps().to_vec();
-    let denoiser = Recorded(
+    let denoiser = RecordedOutputs(
         ts.iter()
             .enumerate()
             .map(|(i, &t)| (t, trace.tensor(&format!("model_output_{i}"))))
