@@ -50,7 +50,8 @@ pub enum TimestepSpacing {
 
 /// A diffusers `scheduler_config.json` (DDPM, DDIM or DPM-Solver multistep):
 /// same keys and defaults. Keys this crate does not use are ignored; values
-/// it cannot honour are rejected by [`SchedulerConfig::validate`].
+/// it cannot honour are rejected, naming the key, when a scheduler is built
+/// from it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SchedulerConfig {
     /// `_class_name`, e.g. `"DDPMScheduler"`.

@@ -21,6 +21,16 @@
 //!   with [`LossWeighting`] min-SNR-gamma or P2) for each [`Objective`].
 //! - [`sample`]: the loop over a [`Denoiser`] and a [`Scheduler`], with
 //!   seeded noise ([`SeededNoise`]), progress callback and NaN detection.
+//!
+//! # Host round-trips
+//! Tensor work stays on the device. Per step the host computes the scalar
+//! coefficients from the f32 tables (no read-back), uploads the step's
+//! Gaussian noise when the sampler draws any ([`SeededNoise`] draws on the
+//! host so that one seed gives the same noise on every backend; implement
+//! [`NoiseSource`] to draw on the device instead), and [`sample`] reads back
+//! one bool to detect NaN / inf ([`SampleOptions::check_finite`]), so that a
+//! failure names its step. Dynamic thresholding's percentile is a device-side
+//! sort.
 #![warn(missing_docs)]
 
 mod config;

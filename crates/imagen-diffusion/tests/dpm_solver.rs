@@ -5,11 +5,12 @@
 //! - `dpmpp2m_25` (25 linspace steps, dynamic thresholding 0.95 / 1.5):
 //!   every `prev_sample` and `pred_original_sample` within max abs error 1e-5.
 //! - `dpmpp2m_if_smart50` (IF stage I config, 6-channel output, smart50):
-//!   within `1e-5 * max(1, max |expected|)` per tensor. smart50 has adjacent
+//!   within max abs error 1e-5 as well (measured 1.1e-6), and within
+//!   `1e-5 * max(1, max |expected|)` per tensor. smart50 has adjacent
 //!   pairs (900/899, 600/599, 500/499...) that make the next second-order
 //!   step's `r0 = h_0 / h` small, so `D1 = (m0 - m1) / r0` magnifies the f32
 //!   rounding of the x0 history, and `|prev_sample|` reaches ~9 where one f32
-//!   ulp is ~1e-6: an absolute 1e-5 would test the magnitude, not the method.
+//!   ulp is ~1e-6: the relative form is the one that scales to longer runs.
 //! - Chained runs (the scheduler's own samples fed back for all 25 steps;
 //!   heun, first order, v / sample prediction, other spacings), compared with
 //!   diffusers' sample after step 23: the same relative bound, since errors
@@ -83,6 +84,9 @@ fn dpmpp2m_25_linspace_dynamic_thresholding() {
 
 #[test]
 fn dpmpp2m_if_smart50_learned_range() {
+    // Absolute 1e-5 holds here too (measured 1.1e-6); the relative bound of
+    // the chained runs below is also checked.
+    replay("dpmpp2m_if_smart50", false);
     replay("dpmpp2m_if_smart50", true);
 }
 
