@@ -19,6 +19,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod adapter;
 mod checkpoint;
 mod error;
 mod load;

@@ -2,7 +2,9 @@
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Element};
-use burn_store::{ApplyError, ModuleAdapter, ModuleSnapshot, PyTorchToBurnAdapter};
+use burn_store::{ApplyError, ModuleAdapter, ModuleSnapshot};
+
+use crate::adapter::PyTorchLayout;
 
 use crate::rename::apply_first;
 use crate::{Checkpoint, Rename, WeightsError};
@@ -30,8 +32,9 @@ impl LoadSpec {
     }
 
     /// A checkpoint written by PyTorch: `nn.Linear` weights are stored
-    /// `[out, in]` and are transposed into burn's `[in, out]`
-    /// (burn-store's `PyTorchToBurnAdapter`).
+    /// `[out, in]` and are transposed into burn's `[in, out]`, norm
+    /// parameters renamed (burn-store's `PyTorchToBurnAdapter`, with a faster
+    /// transpose).
     pub fn pytorch() -> Self {
         Self {
             pytorch: true,
@@ -90,7 +93,7 @@ impl Checkpoint {
         }
         let adapter: Option<Box<dyn ModuleAdapter>> = spec
             .pytorch
-            .then(|| Box::new(PyTorchToBurnAdapter) as Box<dyn ModuleAdapter>);
+            .then(|| Box::new(PyTorchLayout) as Box<dyn ModuleAdapter>);
         let result = module.apply(snapshots, None, adapter, false);
         let checkpoint_key = |path: &str| apply_first(&spec.renames, path, false);
 
