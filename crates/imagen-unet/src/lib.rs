@@ -1,0 +1,19 @@
+//! The text-conditioned U-Nets of Imagen and DeepFloyd IF on burn.
+//!
+//! Work in progress: this crate holds the diffusers `UNet2DConditionModel`
+//! configuration of the DeepFloyd IF layout ([`UNetConfig`], validated with
+//! errors that name the offending key) and the timestep embeddings; the
+//! residual, attention and pooling blocks follow.
+//!
+//! Imagen: Saharia et al. 2022, <https://arxiv.org/abs/2205.11487>.
+#![warn(missing_docs)]
+
+mod activation;
+mod config;
+mod embeddings;
+mod error;
+
+pub use activation::Activation;
+pub use config::{DownBlockType, MidBlockType, PerBlock, UNetConfig, UpBlockType};
+pub use embeddings::{TimestepEmbedding, timestep_embedding};
+pub use error::UNetError;
