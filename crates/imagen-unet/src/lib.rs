@@ -12,8 +12,10 @@ mod activation;
 mod config;
 mod embeddings;
 mod error;
+mod resnet;
 
 pub use activation::Activation;
 pub use config::{DownBlockType, MidBlockType, PerBlock, UNetConfig, UpBlockType};
 pub use embeddings::{TimestepEmbedding, timestep_embedding};
 pub use error::UNetError;
+pub use resnet::{Resample, ResnetBlock2D, ResnetConfig, TimeConditioning};

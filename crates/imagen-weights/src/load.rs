@@ -95,7 +95,27 @@ impl Checkpoint {
             .pytorch
             .then(|| Box::new(PyTorchLayout) as Box<dyn ModuleAdapter>);
         let result = module.apply(snapshots, None, adapter, false);
-        let checkpoint_key = |path: &str| apply_first(&spec.renames, path, false);
+        // burn's norm layers name their affine parameters `gamma` / `beta`;
+        // PyTorch's are `weight` / `bias` (the adapter reads one as the other).
+        let checkpoint_key = |path: &str| {
+            let path = if spec.pytorch {
+                norm_param_to_pytorch(path)
+            } else {
+                path.to_string()
+            };
+            apply_first(&spec.renames, &path, false)
+        };
+        let applied: std::collections::HashSet<String> = result
+            .applied
+            .iter()
+            .map(|p| {
+                if spec.pytorch {
+                    norm_param_to_pytorch(p)
+                } else {
+                    p.clone()
+                }
+            })
+            .collect();
 
         if let Some(err) = result.errors.first() {
             return Err(match err {
@@ -136,13 +156,29 @@ impl Checkpoint {
                 others: keys.collect(),
             });
         }
-        if !result.unused.is_empty() {
-            let mut keys = result.unused.iter().map(|p| checkpoint_key(p));
+        let unused: Vec<&String> = result
+            .unused
+            .iter()
+            .filter(|p| !applied.contains(*p))
+            .collect();
+        if !unused.is_empty() {
+            let mut keys = unused.iter().map(|p| checkpoint_key(p));
             return Err(WeightsError::UnexpectedTensor {
                 key: keys.next().expect("non-empty"),
                 others: keys.collect(),
             });
         }
         Ok(module)
+    }
+}
+
+/// `x.gamma` → `x.weight`, `x.beta` → `x.bias`; other paths unchanged.
+fn norm_param_to_pytorch(path: &str) -> String {
+    if let Some(stem) = path.strip_suffix(".gamma") {
+        format!("{stem}.weight")
+    } else if let Some(stem) = path.strip_suffix(".beta") {
+        format!("{stem}.bias")
+    } else {
+        path.to_string()
     }
 }
