@@ -9,12 +9,14 @@
 #![warn(missing_docs)]
 
 mod activation;
+mod attention;
 mod config;
 mod embeddings;
 mod error;
 mod resnet;
 
 pub use activation::Activation;
+pub use attention::{AddedKvAttention, AddedKvAttentionConfig, CrossNorm};
 pub use config::{DownBlockType, MidBlockType, PerBlock, UNetConfig, UpBlockType};
 pub use embeddings::{TimestepEmbedding, timestep_embedding};
 pub use error::UNetError;

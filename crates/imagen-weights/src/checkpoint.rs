@@ -223,14 +223,19 @@ impl Checkpoint {
 
     /// Lazy snapshots of every tensor, each reading its bytes from disk (and
     /// converting to `dtype`) only when the module applies it.
-    pub(crate) fn snapshots(&self, dtype: DType) -> Result<Vec<TensorSnapshot>, WeightsError> {
+    /// Keys for which `keep` is false are left out (and their dtype unchecked).
+    pub(crate) fn snapshots(
+        &self,
+        dtype: DType,
+        keep: impl Fn(&str) -> bool,
+    ) -> Result<Vec<TensorSnapshot>, WeightsError> {
         let handles: Vec<Rc<RefCell<Option<File>>>> = self
             .files
             .iter()
             .map(|_| Rc::new(RefCell::new(None)))
             .collect();
         let mut out = Vec::with_capacity(self.tensors.len());
-        for (key, entry) in &self.tensors {
+        for (key, entry) in self.tensors.iter().filter(|(k, _)| keep(k)) {
             let path = self.files[entry.file].clone();
             let stored = stored_dtype(key, &path, entry.dtype)?;
             let handle = handles[entry.file].clone();

@@ -82,8 +82,7 @@ impl Checkpoint {
         spec: &LoadSpec,
     ) -> Result<M, WeightsError> {
         let dtype = spec.dtype.unwrap_or_else(<B::FloatElem as Element>::dtype);
-        let mut snapshots = self.snapshots(dtype)?;
-        snapshots.retain(|s| !spec.is_ignored(&s.full_path()));
+        let mut snapshots = self.snapshots(dtype, |key| !spec.is_ignored(key))?;
         for s in &mut snapshots {
             let key = s.full_path();
             let path = apply_first(&spec.renames, &key, true);
