@@ -10,6 +10,7 @@
 
 mod activation;
 mod attention;
+mod attention_pool;
 mod config;
 mod embeddings;
 mod error;
@@ -17,6 +18,7 @@ mod resnet;
 
 pub use activation::Activation;
 pub use attention::{AddedKvAttention, AddedKvAttentionConfig, CrossNorm};
+pub use attention_pool::{AttentionPooling, TextTimeEmbedding};
 pub use config::{DownBlockType, MidBlockType, PerBlock, UNetConfig, UpBlockType};
 pub use embeddings::{TimestepEmbedding, timestep_embedding};
 pub use error::UNetError;
