@@ -32,6 +32,9 @@ pub enum UNetError {
         /// What is supported instead.
         reason: String,
     },
+    /// Weights could not be loaded.
+    #[error(transparent)]
+    Weights(#[from] imagen_weights::WeightsError),
 }
 
 pub(crate) fn unsupported(

@@ -1,9 +1,16 @@
 //! The text-conditioned U-Nets of Imagen and DeepFloyd IF on burn.
 //!
-//! Work in progress: this crate holds the diffusers `UNet2DConditionModel`
-//! configuration of the DeepFloyd IF layout ([`UNetConfig`], validated with
-//! errors that name the offending key) and the timestep embeddings; the
-//! residual, attention and pooling blocks follow.
+//! The DeepFloyd IF layout of diffusers' `UNet2DConditionModel` is complete
+//! and matches diffusers on tiny random models of both stages:
+//! [`UNetConfig`] reads `unet/config.json` (errors name the offending key),
+//! [`UNet::from_dir`] loads `diffusion_pytorch_model.safetensors` (or shards)
+//! with diffusers' key names, [`UNet::forward`] runs it. Building blocks:
+//! [`timestep_embedding`], [`TimestepEmbedding`], [`ResnetBlock2D`],
+//! [`AddedKvAttention`], [`TextTimeEmbedding`].
+//!
+//! Still to come (see the imagen-unet issue): the Imagen / Efficient U-Net
+//! presets, the `Denoiser` implementation for `imagen-diffusion`, training
+//! under `Autodiff`.
 //!
 //! Imagen: Saharia et al. 2022, <https://arxiv.org/abs/2205.11487>.
 #![warn(missing_docs)]
@@ -11,15 +18,20 @@
 mod activation;
 mod attention;
 mod attention_pool;
+mod blocks;
 mod config;
 mod embeddings;
 mod error;
 mod resnet;
+mod unet;
+mod weights;
 
 pub use activation::Activation;
 pub use attention::{AddedKvAttention, AddedKvAttentionConfig, CrossNorm};
 pub use attention_pool::{AttentionPooling, TextTimeEmbedding};
+pub use blocks::{DownBlock, MidBlock, UpBlock};
 pub use config::{DownBlockType, MidBlockType, PerBlock, UNetConfig, UpBlockType};
 pub use embeddings::{TimestepEmbedding, timestep_embedding};
 pub use error::UNetError;
 pub use resnet::{Resample, ResnetBlock2D, ResnetConfig, TimeConditioning};
+pub use unet::UNet;

@@ -23,9 +23,11 @@ mod adapter;
 mod checkpoint;
 mod error;
 mod load;
+mod params;
 mod rename;
 
 pub use checkpoint::{Checkpoint, TensorEntry};
 pub use error::WeightsError;
 pub use load::LoadSpec;
+pub use params::count_params;
 pub use rename::Rename;

@@ -1,0 +1,216 @@
+//! The down, middle and up blocks of the DeepFloyd IF layout: residual blocks,
+//! optionally each followed by added-K/V attention, and a resampling residual
+//! block (diffusers' `ResnetDownsampleBlock2D`, `SimpleCrossAttnDownBlock2D`,
+//! `UNetMidBlock2DSimpleCrossAttn`, `SimpleCrossAttnUpBlock2D`,
+//! `ResnetUpsampleBlock2D`).
+
+use burn::module::Module;
+use burn::tensor::backend::Backend;
+use burn::tensor::{Bool, Tensor};
+
+use crate::{AddedKvAttention, AddedKvAttentionConfig, Resample, ResnetBlock2D, ResnetConfig};
+
+/// What every block of one U-Net shares.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BlockSettings {
+    pub resnet: ResnetConfig,
+    pub attention: Option<AddedKvAttentionConfig>,
+}
+
+impl BlockSettings {
+    fn resnet(&self, in_channels: usize, out_channels: usize, resample: Resample) -> ResnetConfig {
+        ResnetConfig {
+            in_channels,
+            out_channels,
+            resample,
+            ..self.resnet
+        }
+    }
+
+    fn attention<B: Backend>(
+        &self,
+        channels: usize,
+        device: &B::Device,
+    ) -> Option<AddedKvAttention<B>> {
+        self.attention.map(|a| {
+            AddedKvAttentionConfig {
+                channels,
+                heads: channels / a.head_dim,
+                ..a
+            }
+            .init(device)
+        })
+    }
+}
+
+/// Text context shared by the attention layers of one forward pass.
+#[derive(Debug, Clone)]
+pub(crate) struct TextContext<B: Backend> {
+    pub states: Tensor<B, 3>,
+    pub mask: Option<Tensor<B, 2, Bool>>,
+}
+
+/// A down block; `attentions` is empty for `ResnetDownsampleBlock2D`.
+#[derive(Module, Debug)]
+pub struct DownBlock<B: Backend> {
+    /// Residual blocks.
+    pub resnets: Vec<ResnetBlock2D<B>>,
+    /// Attention after each residual block (simple-cross-attention blocks).
+    pub attentions: Vec<AddedKvAttention<B>>,
+    /// The downsampling residual block (`downsamplers.0`), absent at the last level.
+    pub downsamplers: Option<ResnetBlock2D<B>>,
+}
+
+impl<B: Backend> DownBlock<B> {
+    pub(crate) fn new(
+        s: &BlockSettings,
+        in_channels: usize,
+        out_channels: usize,
+        layers: usize,
+        downsample: bool,
+        device: &B::Device,
+    ) -> Self {
+        Self {
+            resnets: (0..layers)
+                .map(|i| {
+                    let cin = if i == 0 { in_channels } else { out_channels };
+                    s.resnet(cin, out_channels, Resample::None).init(device)
+                })
+                .collect(),
+            attentions: (0..layers)
+                .filter_map(|_| s.attention(out_channels, device))
+                .collect(),
+            downsamplers: downsample.then(|| {
+                s.resnet(out_channels, out_channels, Resample::Down)
+                    .init(device)
+            }),
+        }
+    }
+
+    /// Returns the block output and the skip tensors it adds.
+    pub(crate) fn forward(
+        &self,
+        mut h: Tensor<B, 4>,
+        temb: &Tensor<B, 2>,
+        text: &TextContext<B>,
+        skips: &mut Vec<Tensor<B, 4>>,
+    ) -> Tensor<B, 4> {
+        for (i, resnet) in self.resnets.iter().enumerate() {
+            h = resnet.forward(h, temb.clone());
+            if let Some(attn) = self.attentions.get(i) {
+                h = attn.forward(h, text.states.clone(), text.mask.clone());
+            }
+            skips.push(h.clone());
+        }
+        if let Some(down) = &self.downsamplers {
+            h = down.forward(h, temb.clone());
+            skips.push(h.clone());
+        }
+        h
+    }
+}
+
+/// The middle block: residual block, then (attention, residual block).
+#[derive(Module, Debug)]
+pub struct MidBlock<B: Backend> {
+    /// Two residual blocks.
+    pub resnets: Vec<ResnetBlock2D<B>>,
+    /// One attention.
+    pub attentions: Vec<AddedKvAttention<B>>,
+}
+
+impl<B: Backend> MidBlock<B> {
+    pub(crate) fn new(s: &BlockSettings, channels: usize, device: &B::Device) -> Self {
+        Self {
+            resnets: (0..2)
+                .map(|_| s.resnet(channels, channels, Resample::None).init(device))
+                .collect(),
+            attentions: s.attention(channels, device).into_iter().collect(),
+        }
+    }
+
+    pub(crate) fn forward(
+        &self,
+        h: Tensor<B, 4>,
+        temb: &Tensor<B, 2>,
+        text: &TextContext<B>,
+    ) -> Tensor<B, 4> {
+        let mut h = self.resnets[0].forward(h, temb.clone());
+        for (attn, resnet) in self.attentions.iter().zip(&self.resnets[1..]) {
+            h = attn.forward(h, text.states.clone(), text.mask.clone());
+            h = resnet.forward(h, temb.clone());
+        }
+        h
+    }
+}
+
+/// An up block; `attentions` is empty for `ResnetUpsampleBlock2D`.
+#[derive(Module, Debug)]
+pub struct UpBlock<B: Backend> {
+    /// Residual blocks on `[h; skip]`.
+    pub resnets: Vec<ResnetBlock2D<B>>,
+    /// Attention after each residual block.
+    pub attentions: Vec<AddedKvAttention<B>>,
+    /// The upsampling residual block (`upsamplers.0`), absent at the last level.
+    pub upsamplers: Option<ResnetBlock2D<B>>,
+}
+
+impl<B: Backend> UpBlock<B> {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        s: &BlockSettings,
+        in_channels: usize,
+        prev_output_channels: usize,
+        out_channels: usize,
+        layers: usize,
+        upsample: bool,
+        device: &B::Device,
+    ) -> Self {
+        Self {
+            resnets: (0..layers)
+                .map(|i| {
+                    let skip = if i == layers - 1 {
+                        in_channels
+                    } else {
+                        out_channels
+                    };
+                    let cin = if i == 0 {
+                        prev_output_channels
+                    } else {
+                        out_channels
+                    };
+                    s.resnet(cin + skip, out_channels, Resample::None)
+                        .init(device)
+                })
+                .collect(),
+            attentions: (0..layers)
+                .filter_map(|_| s.attention(out_channels, device))
+                .collect(),
+            upsamplers: upsample.then(|| {
+                s.resnet(out_channels, out_channels, Resample::Up)
+                    .init(device)
+            }),
+        }
+    }
+
+    /// Consumes one skip tensor per residual block, from the end of `skips`.
+    pub(crate) fn forward(
+        &self,
+        mut h: Tensor<B, 4>,
+        temb: &Tensor<B, 2>,
+        text: &TextContext<B>,
+        skips: &mut Vec<Tensor<B, 4>>,
+    ) -> Tensor<B, 4> {
+        for (i, resnet) in self.resnets.iter().enumerate() {
+            let skip = skips.pop().expect("one skip per up-block layer");
+            h = resnet.forward(Tensor::cat(vec![h, skip], 1), temb.clone());
+            if let Some(attn) = self.attentions.get(i) {
+                h = attn.forward(h, text.states.clone(), text.mask.clone());
+            }
+        }
+        match &self.upsamplers {
+            Some(up) => up.forward(h, temb.clone()),
+            None => h,
+        }
+    }
+}

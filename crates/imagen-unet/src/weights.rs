@@ -1,0 +1,62 @@
+//! Loading diffusers `unet/` checkpoints: the key renames between diffusers'
+//! names and ours, in one place.
+
+use std::path::Path;
+
+use burn::tensor::backend::Backend;
+use imagen_weights::{Checkpoint, LoadSpec, Rename};
+
+use crate::{UNet, UNetConfig, UNetError};
+
+/// diffusers' names → our module paths: single-element `ModuleList`s
+/// (`downsamplers.0`, `upsamplers.0`, `to_out.0`) are plain fields here, and
+/// the text norm is an enum.
+fn load_spec() -> LoadSpec {
+    let mut spec = LoadSpec::pytorch()
+        .rename(Rename::new(
+            "down_blocks.{n}.downsamplers.0.",
+            "down_blocks.{n}.downsamplers.",
+        ))
+        .rename(Rename::new(
+            "up_blocks.{n}.upsamplers.0.",
+            "up_blocks.{n}.upsamplers.",
+        ));
+    for path in [
+        "down_blocks.{n}.attentions.{n}.",
+        "up_blocks.{n}.attentions.{n}.",
+        "mid_block.attentions.{n}.",
+    ] {
+        spec = spec
+            .rename(Rename::new(
+                format!("{path}to_out.0."),
+                format!("{path}to_out."),
+            ))
+            .rename(Rename::new(
+                format!("{path}norm_cross."),
+                format!("{path}norm_cross.Group."),
+            ));
+    }
+    spec
+}
+
+impl<B: Backend> UNet<B> {
+    /// Builds the U-Net of `config` and loads `checkpoint` into it (f32, f16
+    /// or bf16, single file or shards).
+    pub fn load(
+        config: &UNetConfig,
+        checkpoint: &Checkpoint,
+        device: &B::Device,
+    ) -> Result<Self, UNetError> {
+        let model = config.init::<B>(device)?;
+        Ok(checkpoint.load_into(model, &load_spec())?)
+    }
+
+    /// Loads `config.json` and `diffusion_pytorch_model.safetensors` (or its
+    /// shards) from a diffusers `unet/` directory.
+    pub fn from_dir(dir: impl AsRef<Path>, device: &B::Device) -> Result<Self, UNetError> {
+        let dir = dir.as_ref();
+        let config = UNetConfig::from_file(dir.join("config.json"))?;
+        let checkpoint = Checkpoint::open_dir(dir, "diffusion_pytorch_model")?;
+        Self::load(&config, &checkpoint, device)
+    }
+}
