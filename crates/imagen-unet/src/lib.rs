@@ -8,9 +8,11 @@
 //! [`timestep_embedding`], [`TimestepEmbedding`], [`ResnetBlock2D`],
 //! [`AddedKvAttention`], [`TextTimeEmbedding`].
 //!
+//! [`UNet`] implements `imagen_diffusion::Denoiser` (conditioning in
+//! [`UNetCond`]), so it runs under every sampler of that crate.
+//!
 //! Still to come (see the imagen-unet issue): the Imagen / Efficient U-Net
-//! presets, the `Denoiser` implementation for `imagen-diffusion`, training
-//! under `Autodiff`.
+//! presets of the paper.
 //!
 //! Imagen: Saharia et al. 2022, <https://arxiv.org/abs/2205.11487>.
 #![warn(missing_docs)]
@@ -20,6 +22,7 @@ mod attention;
 mod attention_pool;
 mod blocks;
 mod config;
+mod denoiser;
 mod embeddings;
 mod error;
 mod resnet;
@@ -31,6 +34,7 @@ pub use attention::{AddedKvAttention, AddedKvAttentionConfig, CrossNorm};
 pub use attention_pool::{AttentionPooling, TextTimeEmbedding};
 pub use blocks::{DownBlock, MidBlock, UpBlock};
 pub use config::{DownBlockType, MidBlockType, PerBlock, UNetConfig, UpBlockType};
+pub use denoiser::UNetCond;
 pub use embeddings::{TimestepEmbedding, timestep_embedding};
 pub use error::UNetError;
 pub use resnet::{Resample, ResnetBlock2D, ResnetConfig, TimeConditioning};

@@ -1,0 +1,46 @@
+//! The U-Net as an `imagen-diffusion` [`Denoiser`], so it plugs straight into
+//! the samplers.
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Bool, Tensor};
+use imagen_diffusion::Denoiser;
+
+use crate::UNet;
+
+/// What a U-Net step conditions on. For classifier-free guidance, `text`
+/// (and `text_mask`) hold the batch `[unconditional; conditional]`, and
+/// `lowres` / `noise_level` are given for the doubled batch too.
+#[derive(Debug, Clone)]
+pub struct UNetCond<B: Backend> {
+    /// Raw text states `[batch, L, encoder_hid_dim]` (T5 `last_hidden_state`).
+    pub text: Tensor<B, 3>,
+    /// `[batch, L]`, `true` for real tokens; `None` attends to every token, as
+    /// DeepFloyd IF's pipelines do.
+    pub text_mask: Option<Tensor<B, 2, Bool>>,
+    /// Super-resolution stages: the noise-augmented, upsampled low-resolution
+    /// image, concatenated to the noisy sample on channels.
+    pub lowres: Option<Tensor<B, 4>>,
+    /// Super-resolution stages: the augmentation level the network is told
+    /// (IF: `noise_level`, one per sample).
+    pub noise_level: Option<Vec<f32>>,
+}
+
+impl<B: Backend> Denoiser<B> for UNet<B> {
+    type Cond = UNetCond<B>;
+
+    fn predict(&self, x_t: Tensor<B, 4>, t: usize, cond: &UNetCond<B>) -> Tensor<B, 4> {
+        let batch = x_t.dims()[0];
+        let input = match &cond.lowres {
+            Some(lowres) => Tensor::cat(vec![x_t, lowres.clone()], 1),
+            None => x_t,
+        };
+        let timesteps = vec![t as f32; batch];
+        self.forward(
+            input,
+            &timesteps,
+            cond.text.clone(),
+            cond.text_mask.clone(),
+            cond.noise_level.as_deref(),
+        )
+    }
+}
