@@ -17,6 +17,7 @@
 
 pub use imagen_diffusion as diffusion;
 pub use imagen_text as text;
+pub use imagen_unet as unet;
 pub use imagen_weights as weights;
 
 /// The backend chosen by cargo features (see the crate docs).

@@ -46,3 +46,13 @@ fn tiny_models_count_the_same_as_their_checkpoints() {
         assert_eq!(n, stored, "{dir}");
     }
 }
+
+#[test]
+fn bench_config_size() {
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../benches/configs/if_like_unet.json");
+    let config = UNetConfig::from_file(path).unwrap();
+    let (n, _) = count_params(config.init::<Flex>(&Default::default()).unwrap());
+    eprintln!("bench U-Net: {n} parameters");
+    assert!(n > 50_000_000 && n < 200_000_000);
+}
