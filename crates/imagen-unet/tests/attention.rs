@@ -2,27 +2,13 @@
 //! `added_kv_proj_dim`, `AttnAddedKVProcessor2_0`, group-norm text norm),
 //! with and without a text mask, and text-only. Tolerance: max abs error 1e-5.
 
-use std::path::PathBuf;
+mod common;
 
 use burn::tensor::{Bool, Tensor, TensorData};
 use burn_flex::Flex;
+use common::{Fixture, fixtures, max_abs_err};
 use imagen_unet::AddedKvAttentionConfig;
 use imagen_weights::{Checkpoint, LoadSpec, Rename};
-use safetensors::SafeTensors;
-
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
-fn floats(st: &SafeTensors, key: &str) -> (Vec<usize>, Vec<f32>) {
-    let t = st.tensor(key).unwrap();
-    let v = t
-        .data()
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-        .collect();
-    (t.shape().to_vec(), v)
-}
 
 fn run(file: &str, only_cross: bool, masked: bool) -> f32 {
     let device = Default::default();
@@ -47,36 +33,23 @@ fn run(file: &str, only_cross: bool, masked: bool) -> f32 {
         .unwrap()
         .load_into(config.init::<Flex>(&device), &spec)
         .unwrap();
-    let bytes = std::fs::read(fixtures().join(file)).unwrap();
-    let st = SafeTensors::deserialize(&bytes).unwrap();
-    let (xs, x) = floats(&st, "hidden_states");
-    let (ts, t) = floats(&st, "encoder_hidden_states");
-    let x = Tensor::<Flex, 4>::from_data(TensorData::new(x, xs), &device);
-    let t = Tensor::<Flex, 3>::from_data(TensorData::new(t, ts), &device);
+    let fx = Fixture::open(file);
+    let x: Tensor<Flex, 4> = fx.tensor("hidden_states");
+    let t: Tensor<Flex, 3> = fx.tensor("encoder_hidden_states");
     let mask = masked.then(|| {
-        let m = st.tensor("encoder_attention_mask").unwrap();
-        let v: Vec<bool> = m
-            .data()
-            .chunks_exact(8)
-            .map(|c| i64::from_le_bytes(c.try_into().unwrap()) != 0)
-            .collect();
-        Tensor::<Flex, 2, Bool>::from_data(TensorData::new(v, m.shape().to_vec()), &device)
+        let (shape, m) = fx.ints("encoder_attention_mask");
+        let m: Vec<bool> = m.iter().map(|&v| v != 0).collect();
+        Tensor::<Flex, 2, Bool>::from_data(TensorData::new(m, shape), &device)
     });
     let out = layer.forward(x, t, mask);
-    let (_, want) = floats(
-        &st,
-        if masked {
+    let err = max_abs_err(
+        out,
+        &fx.floats(if masked {
             "output_masked"
         } else {
             "output_unmasked"
-        },
+        }),
     );
-    let got: Vec<f32> = out.into_data().to_vec().unwrap();
-    let err = got
-        .iter()
-        .zip(&want)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max);
     eprintln!("{file} masked={masked}: max abs error {err:e}");
     err
 }
@@ -90,10 +63,9 @@ fn added_kv_attention_unmasked() {
 fn added_kv_attention_with_text_mask() {
     assert!(run("unit_attention_added_kv.safetensors", false, true) <= 1e-5);
     // The mask matters in this recording.
-    let bytes = std::fs::read(fixtures().join("unit_attention_added_kv.safetensors")).unwrap();
-    let st = SafeTensors::deserialize(&bytes).unwrap();
-    let (_, a) = floats(&st, "output_masked");
-    let (_, b) = floats(&st, "output_unmasked");
+    let fx = Fixture::open("unit_attention_added_kv.safetensors");
+    let (_, a) = fx.floats("output_masked");
+    let (_, b) = fx.floats("output_unmasked");
     let diff = a
         .iter()
         .zip(&b)

@@ -5,15 +5,13 @@
 //! (checked in Python), and `sin(t f)` amplifies that by t <= 999, giving
 //! 5.9e-5 (2.7e-5 for the 704-wide case); widths 8, 15 and 16 agree within 6e-8.
 
-use std::path::PathBuf;
+mod common;
+
+use common::fixtures;
 
 use burn_flex::Flex;
 use imagen_unet::timestep_embedding;
 use safetensors::SafeTensors;
-
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
 
 #[test]
 fn timestep_embedding_matches_diffusers() {
@@ -26,9 +24,7 @@ fn timestep_embedding_matches_diffusers() {
         .chunks_exact(8)
         .map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f32)
         .collect();
-    let meta: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fixtures().join("units.json")).unwrap())
-            .unwrap();
+    let meta = common::units();
     let cases = meta["unit_timestep_embedding.safetensors"]["cases"]
         .as_array()
         .unwrap();

@@ -1,6 +1,10 @@
 //! Loading diffusers U-Net checkpoints: half-precision files and typed
 //! errors that name the key, the file or the config value.
 
+mod common;
+
+use common::fixtures;
+
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Tensor, TensorData};
@@ -8,10 +12,6 @@ use burn_flex::Flex;
 use imagen_unet::{UNet, UNetError};
 use imagen_weights::WeightsError;
 use safetensors::{Dtype, SafeTensors};
-
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
 
 /// A scratch copy of `if_stage1_tiny` whose checkpoint `edit` may change.
 fn scratch(

@@ -2,15 +2,15 @@
 //! diffusers' exactly (IF-I-XL 4.3B, IF-II-L 1.2B), counted from the lazily
 //! initialised modules without allocating the weights.
 
+mod common;
+
+use common::fixtures;
+
 use std::path::PathBuf;
 
 use burn_flex::Flex;
 use imagen_unet::UNetConfig;
 use imagen_weights::count_params;
-
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
 
 #[test]
 fn full_size_if_unets_have_diffusers_parameter_counts() {

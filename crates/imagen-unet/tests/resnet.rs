@@ -4,32 +4,16 @@
 //! through imagen-weights from the fixture file itself.
 //! Tolerance: max abs error 1e-5 (f32).
 
-use std::path::PathBuf;
+mod common;
 
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::Tensor;
 use burn_flex::Flex;
+use common::{Fixture, fixtures, max_abs_err};
 use imagen_unet::{Activation, Resample, ResnetConfig, TimeConditioning};
 use imagen_weights::{Checkpoint, LoadSpec};
-use safetensors::SafeTensors;
-
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
-fn tensor(st: &SafeTensors, key: &str) -> (Vec<usize>, Vec<f32>) {
-    let t = st.tensor(key).unwrap();
-    let v = t
-        .data()
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-        .collect();
-    (t.shape().to_vec(), v)
-}
 
 fn check(file: &str) {
-    let meta: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fixtures().join("units.json")).unwrap())
-            .unwrap();
+    let meta = common::units();
     let args = &meta[file]["args"];
     let u = |k: &str| args[k].as_u64().unwrap() as usize;
     let config = ResnetConfig {
@@ -58,21 +42,10 @@ fn check(file: &str) {
         .ignore_prefix("output");
     let block = ckpt.load_into(config.init::<Flex>(&device), &spec).unwrap();
 
-    let bytes = std::fs::read(fixtures().join(file)).unwrap();
-    let st = SafeTensors::deserialize(&bytes).unwrap();
-    let (xs, x) = tensor(&st, "input");
-    let (ts, t) = tensor(&st, "temb");
-    let (os, want) = tensor(&st, "output");
-    let x = Tensor::<Flex, 4>::from_data(TensorData::new(x, xs), &device);
-    let t = Tensor::<Flex, 2>::from_data(TensorData::new(t, ts), &device);
-    let out = block.forward(x, t);
-    assert_eq!(out.dims().to_vec(), os, "{file}: shape");
-    let got: Vec<f32> = out.into_data().to_vec().unwrap();
-    let err = got
-        .iter()
-        .zip(&want)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max);
+    let fx = Fixture::open(file);
+    let x: Tensor<Flex, 4> = fx.tensor("input");
+    let t: Tensor<Flex, 2> = fx.tensor("temb");
+    let err = max_abs_err(block.forward(x, t), &fx.floats("output"));
     eprintln!("{file}: max abs error {err:e}");
     assert!(err <= 1e-5, "{file}: max abs error {err}");
 }

@@ -1,7 +1,9 @@
 //! The U-Net runs under the samplers (as an `imagen-diffusion` Denoiser) and
 //! trains (gradients reach every parameter under `Autodiff`).
 
-use std::path::PathBuf;
+mod common;
+
+use common::fixtures;
 
 use burn::backend::Autodiff;
 use burn::tensor::{Distribution, Tensor};
@@ -10,10 +12,6 @@ use imagen_diffusion::{
     DdpmScheduler, NoiseSource, SampleOptions, SchedulerConfig, SeededNoise, sample,
 };
 use imagen_unet::{UNet, UNetCond, UNetConfig};
-
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
 
 #[test]
 fn if_stage1_unet_samples_with_guidance() {

@@ -1,0 +1,75 @@
+//! Fixture readers shared by the parity tests (files from `tools/fixtures/unet.py`).
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use burn::tensor::Tensor;
+use burn_flex::Flex;
+use safetensors::SafeTensors;
+
+pub fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// `units.json`: what each unit fixture recorded.
+pub fn units() -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(fixtures().join("units.json")).unwrap()).unwrap()
+}
+
+/// A recorded safetensors file.
+pub struct Fixture {
+    bytes: Vec<u8>,
+}
+
+impl Fixture {
+    pub fn open(name: &str) -> Self {
+        Self {
+            bytes: std::fs::read(fixtures().join(name)).unwrap(),
+        }
+    }
+
+    fn st(&self) -> SafeTensors<'_> {
+        SafeTensors::deserialize(&self.bytes).unwrap()
+    }
+
+    pub fn floats(&self, key: &str) -> (Vec<usize>, Vec<f32>) {
+        let st = self.st();
+        let t = st
+            .tensor(key)
+            .unwrap_or_else(|_| panic!("fixture key {key}"));
+        let v = t
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        (t.shape().to_vec(), v)
+    }
+
+    pub fn ints(&self, key: &str) -> (Vec<usize>, Vec<i64>) {
+        let st = self.st();
+        let t = st
+            .tensor(key)
+            .unwrap_or_else(|_| panic!("fixture key {key}"));
+        let v = t
+            .data()
+            .chunks_exact(8)
+            .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        (t.shape().to_vec(), v)
+    }
+
+    pub fn tensor<const D: usize>(&self, key: &str) -> Tensor<Flex, D> {
+        let (shape, v) = self.floats(key);
+        Tensor::from_data(burn::tensor::TensorData::new(v, shape), &Default::default())
+    }
+}
+
+/// Largest absolute difference from the recorded values (shapes must match).
+pub fn max_abs_err<const D: usize>(got: Tensor<Flex, D>, want: &(Vec<usize>, Vec<f32>)) -> f32 {
+    assert_eq!(got.dims().to_vec(), want.0, "shape");
+    let got: Vec<f32> = got.into_data().to_vec().unwrap();
+    got.iter()
+        .zip(&want.1)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max)
+}
