@@ -93,6 +93,10 @@ pub struct UNetConfig {
     /// Attention without self-attention (text keys/values only).
     #[serde(default = "d::no_per_block")]
     pub only_cross_attention: PerBlock<bool>,
+    /// The middle block's `only_cross_attention`; by default the global one
+    /// when that is a single bool, else false (as diffusers).
+    #[serde(default)]
+    pub mid_block_only_cross_attention: Option<bool>,
     /// Channels of each resolution level.
     pub block_out_channels: Vec<usize>,
     /// Residual blocks per down block (up blocks get one more).
@@ -281,6 +285,12 @@ impl UNetConfig {
     /// blocks read `attention_head_dim` as the width per head.
     pub fn heads(&self, i: usize) -> usize {
         self.block_out_channels[i] / self.attention_head_dim.get(i)
+    }
+
+    /// Whether the middle block attends to the text only.
+    pub fn mid_only_cross_attention(&self) -> bool {
+        self.mid_block_only_cross_attention
+            .unwrap_or(matches!(self.only_cross_attention, PerBlock::All(true)))
     }
 
     /// Checks every value the IF-layout U-Net depends on.

@@ -121,10 +121,7 @@ impl UNetConfig {
                 output_scale_factor: self.mid_block_scale_factor,
                 ..resnet
             },
-            attention: Some(attention(
-                n - 1,
-                matches!(self.only_cross_attention, crate::PerBlock::All(true)),
-            )),
+            attention: Some(attention(n - 1, self.mid_only_cross_attention())),
         };
         let mut up_blocks = Vec::with_capacity(n);
         let mut out = c[n - 1];
