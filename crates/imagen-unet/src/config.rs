@@ -4,8 +4,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::UNetError;
 use crate::error::unsupported;
+use crate::{Activation, UNetError};
 
 /// A value diffusers allows either once for all blocks or once per block.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -388,7 +388,10 @@ impl UNetConfig {
                 ))
             }
         };
-        choice("act_fn", &self.act_fn, &["silu", "swish", "gelu", "mish"])?;
+        Activation::parse("act_fn", &self.act_fn)?;
+        if let Some(act) = &self.time_embedding_act_fn {
+            Activation::parse("time_embedding_act_fn", act)?;
+        }
         choice(
             "resnet_time_scale_shift",
             &self.resnet_time_scale_shift,

@@ -60,11 +60,7 @@ pub struct ResnetConfig {
 impl ResnetConfig {
     /// Builds a randomly initialised block.
     pub fn init<B: Backend>(&self, device: &B::Device) -> ResnetBlock2D<B> {
-        let conv = |i, o, k: usize| {
-            Conv2dConfig::new([i, o], [k, k])
-                .with_padding(PaddingConfig2d::Explicit(k / 2, k / 2, k / 2, k / 2))
-                .init(device)
-        };
+        let conv = |i, o, k| same_conv(i, o, k, device);
         let time_out = match self.time {
             TimeConditioning::Add => self.out_channels,
             TimeConditioning::ScaleShift => 2 * self.out_channels,
@@ -84,6 +80,13 @@ impl ResnetConfig {
             config: *self,
         }
     }
+}
+
+/// A `k x k` convolution with bias and "same" padding, as diffusers builds them.
+pub(crate) fn same_conv<B: Backend>(i: usize, o: usize, k: usize, device: &B::Device) -> Conv2d<B> {
+    Conv2dConfig::new([i, o], [k, k])
+        .with_padding(PaddingConfig2d::Explicit(k / 2, k / 2, k / 2, k / 2))
+        .init(device)
 }
 
 /// diffusers' `ResnetBlock2D`; field names follow its checkpoint keys.

@@ -1,13 +1,14 @@
 //! diffusers' `UNet2DConditionModel` in the DeepFloyd IF layout.
 
 use burn::module::Module;
-use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{GroupNorm, GroupNormConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::conv::Conv2d;
+use burn::nn::{GroupNorm, GroupNormConfig, Linear, LinearConfig};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Tensor};
 
 use crate::blocks::{BlockSettings, DownBlock, MidBlock, TextContext, UpBlock};
 use crate::config::DownBlockType;
+use crate::resnet::same_conv;
 use crate::{
     Activation, AddedKvAttentionConfig, Resample, ResnetConfig, TextTimeEmbedding,
     TimeConditioning, TimestepEmbedding, UNetConfig, UNetError, UpBlockType, timestep_embedding,
@@ -63,11 +64,7 @@ impl UNetConfig {
         let c = &self.block_out_channels;
         let n = c.len();
         let temb = self.time_embed_dim();
-        let conv = |i, o, k: usize| {
-            Conv2dConfig::new([i, o], [k, k])
-                .with_padding(PaddingConfig2d::Explicit(k / 2, k / 2, k / 2, k / 2))
-                .init(device)
-        };
+        let conv = |i, o, k| same_conv(i, o, k, device);
         let resnet = ResnetConfig {
             in_channels: 0,
             out_channels: 0,
