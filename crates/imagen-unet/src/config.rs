@@ -42,6 +42,12 @@ pub enum DownBlockType {
     /// Residual blocks each followed by attention with text keys/values
     /// concatenated into the self-attention, then a downsampling residual block.
     SimpleCrossAttnDownBlock2D,
+    /// Imagen's Efficient U-Net DBlock (not a diffusers type): a stride-2
+    /// convolution, then the residual blocks.
+    EfficientDownBlock2D,
+    /// A DBlock ending in one attention (self + text, or text only with
+    /// `only_cross_attention`).
+    EfficientCrossAttnDownBlock2D,
 }
 
 /// Up-path block types of the DeepFloyd IF layout.
@@ -51,6 +57,47 @@ pub enum UpBlockType {
     ResnetUpsampleBlock2D,
     /// The same with "simple cross attention" after each residual block.
     SimpleCrossAttnUpBlock2D,
+    /// Imagen's Efficient U-Net UBlock (not a diffusers type): `[h; skip]`,
+    /// residual blocks, then nearest x2 and a 3x3 convolution.
+    EfficientUpBlock2D,
+    /// A UBlock with one attention after its residual blocks.
+    EfficientCrossAttnUpBlock2D,
+}
+
+impl DownBlockType {
+    /// Whether the block has attention.
+    pub fn attends(self) -> bool {
+        matches!(
+            self,
+            Self::SimpleCrossAttnDownBlock2D | Self::EfficientCrossAttnDownBlock2D
+        )
+    }
+
+    /// Whether this is an Efficient U-Net DBlock.
+    pub fn is_efficient(self) -> bool {
+        matches!(
+            self,
+            Self::EfficientDownBlock2D | Self::EfficientCrossAttnDownBlock2D
+        )
+    }
+}
+
+impl UpBlockType {
+    /// Whether the block has attention.
+    pub fn attends(self) -> bool {
+        matches!(
+            self,
+            Self::SimpleCrossAttnUpBlock2D | Self::EfficientCrossAttnUpBlock2D
+        )
+    }
+
+    /// Whether this is an Efficient U-Net UBlock.
+    pub fn is_efficient(self) -> bool {
+        matches!(
+            self,
+            Self::EfficientUpBlock2D | Self::EfficientCrossAttnUpBlock2D
+        )
+    }
 }
 
 /// Middle block types of the DeepFloyd IF layout.
@@ -287,6 +334,24 @@ impl UNetConfig {
         self.block_out_channels[i] / self.attention_head_dim.get(i)
     }
 
+    /// Whether this is an Efficient U-Net (all blocks DBlock / UBlock).
+    pub fn is_efficient(&self) -> bool {
+        self.down_block_types
+            .first()
+            .is_some_and(|b| b.is_efficient())
+    }
+
+    /// How many times the network halves the resolution: inputs must have
+    /// sides divisible by 2 to this power.
+    pub fn downsampling_factor(&self) -> usize {
+        let halvings = if self.is_efficient() {
+            self.levels()
+        } else {
+            self.levels().saturating_sub(1)
+        };
+        1 << halvings
+    }
+
     /// Whether the middle block attends to the text only.
     pub fn mid_only_cross_attention(&self) -> bool {
         self.mid_block_only_cross_attention
@@ -315,6 +380,22 @@ impl UNetConfig {
                 "up_block_types",
                 &self.up_block_types,
                 format!("need one per block_out_channels entry ({n})"),
+            ));
+        }
+        let efficient = self.is_efficient();
+        if self
+            .down_block_types
+            .iter()
+            .any(|b| b.is_efficient() != efficient)
+            || self
+                .up_block_types
+                .iter()
+                .any(|b| b.is_efficient() != efficient)
+        {
+            return Err(unsupported(
+                "down_block_types",
+                &self.down_block_types,
+                "Efficient (DBlock / UBlock) and IF block types cannot be mixed in one U-Net",
             ));
         }
         let lists: [(&'static str, bool); 5] = [
@@ -356,7 +437,8 @@ impl UNetConfig {
         for i in 0..n {
             // Attention blocks use `channels / attention_head_dim` heads of
             // `attention_head_dim` channels (integer division, as diffusers).
-            let attends = self.down_block_types[i] == DownBlockType::SimpleCrossAttnDownBlock2D
+            let attends = self.down_block_types[i].attends()
+                || self.up_block_types[n - 1 - i].attends()
                 || (i == n - 1 && self.mid_block_type.is_some());
             let head = self.attention_head_dim.get(i);
             if attends && (head == 0 || head > self.block_out_channels[i]) {

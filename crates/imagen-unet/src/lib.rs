@@ -25,6 +25,7 @@ mod config;
 mod denoiser;
 mod embeddings;
 mod error;
+mod presets;
 mod resnet;
 mod unet;
 mod weights;
@@ -37,5 +38,6 @@ pub use config::{DownBlockType, MidBlockType, PerBlock, UNetConfig, UpBlockType}
 pub use denoiser::UNetCond;
 pub use embeddings::{TimestepEmbedding, timestep_embedding};
 pub use error::UNetError;
+pub use presets::T5_XXL_DIM;
 pub use resnet::{Resample, ResnetBlock2D, ResnetConfig, TimeConditioning};
 pub use unet::UNet;

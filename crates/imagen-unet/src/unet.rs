@@ -1,4 +1,5 @@
-//! diffusers' `UNet2DConditionModel` in the DeepFloyd IF layout.
+//! diffusers' `UNet2DConditionModel` in the DeepFloyd IF layout, and the
+//! Efficient U-Net of the Imagen paper built from the same parts.
 
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
@@ -7,15 +8,15 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Tensor};
 
 use crate::blocks::{BlockSettings, DownBlock, MidBlock, TextContext, UpBlock};
-use crate::config::DownBlockType;
 use crate::resnet::same_conv;
 use crate::{
     Activation, AddedKvAttentionConfig, Resample, ResnetConfig, TextTimeEmbedding,
-    TimeConditioning, TimestepEmbedding, UNetConfig, UNetError, UpBlockType, timestep_embedding,
+    TimeConditioning, TimestepEmbedding, UNetConfig, UNetError, timestep_embedding,
 };
 
 /// The text-conditioned U-Net of DeepFloyd IF (stage I and II), with
-/// diffusers' parameter names.
+/// diffusers' parameter names, or Imagen's Efficient U-Net (DBlock / UBlock
+/// block types in [`UNetConfig`]).
 #[derive(Module, Debug)]
 pub struct UNet<B: Backend> {
     /// Input convolution.
@@ -48,6 +49,8 @@ pub struct UNet<B: Backend> {
     flip_sin_to_cos: bool,
     #[module(skip)]
     freq_shift: f32,
+    #[module(skip)]
+    efficient: bool,
 }
 
 impl UNetConfig {
@@ -100,18 +103,17 @@ impl UNetConfig {
             attention: attends.then(|| attention(i, self.only_cross_attention.get(i))),
         };
 
+        let efficient = self.is_efficient();
         let mut down_blocks = Vec::with_capacity(n);
         for i in 0..n {
-            let attends = self.down_block_types[i] == DownBlockType::SimpleCrossAttnDownBlock2D;
+            let settings = settings(i, self.down_block_types[i].attends());
             let cin = if i == 0 { c[0] } else { c[i - 1] };
-            down_blocks.push(DownBlock::new(
-                &settings(i, attends),
-                cin,
-                c[i],
-                self.layers_per_block.get(i),
-                i + 1 < n,
-                device,
-            ));
+            let layers = self.layers_per_block.get(i);
+            down_blocks.push(if efficient {
+                DownBlock::efficient(&settings, cin, c[i], layers, device)
+            } else {
+                DownBlock::new(&settings, cin, c[i], layers, i + 1 < n, device)
+            });
         }
         let mid = BlockSettings {
             resnet: ResnetConfig {
@@ -127,16 +129,13 @@ impl UNetConfig {
             let prev = out;
             out = c[level];
             let input = c[level.saturating_sub(1)];
-            let attends = self.up_block_types[i] == UpBlockType::SimpleCrossAttnUpBlock2D;
-            up_blocks.push(UpBlock::new(
-                &settings(level, attends),
-                input,
-                prev,
-                out,
-                self.layers_per_block.get(level) + 1,
-                i + 1 < n,
-                device,
-            ));
+            let settings = settings(level, self.up_block_types[i].attends());
+            let layers = self.layers_per_block.get(level);
+            up_blocks.push(if efficient {
+                UpBlock::efficient(&settings, out, input, layers, device)
+            } else {
+                UpBlock::new(&settings, input, prev, out, layers + 1, i + 1 < n, device)
+            });
         }
         let class_embedding = (self.class_embed_type.as_deref() == Some("timestep"))
             .then(|| TimestepEmbedding::new(c[0], temb, act, device));
@@ -167,6 +166,7 @@ impl UNetConfig {
             time_proj_dim: c[0],
             flip_sin_to_cos: self.flip_sin_to_cos,
             freq_shift: self.freq_shift as f32,
+            efficient,
         })
     }
 }
@@ -212,7 +212,8 @@ impl<B: Backend> UNet<B> {
     /// Predicts from a noisy batch.
     ///
     /// # Shapes
-    /// - `sample`: `[batch, in_channels, H, W]` (H, W divisible by 2^(levels-1))
+    /// - `sample`: `[batch, in_channels, H, W]` (H, W divisible by
+    ///   [`UNetConfig::downsampling_factor`])
     /// - `timesteps`, `class_labels`: one per sample
     /// - `text`: raw text states `[batch, L, encoder_hid_dim]`
     /// - `text_mask`: `[batch, L]`, `true` for real tokens (IF's pipelines pass none)
@@ -235,7 +236,12 @@ impl<B: Backend> UNet<B> {
             mask: text_mask,
         };
         let mut h = self.conv_in.forward(sample);
-        let mut skips = vec![h.clone()];
+        // The IF layout also skips from the input convolution; DBlocks do not.
+        let mut skips = if self.efficient {
+            Vec::with_capacity(self.down_blocks.len())
+        } else {
+            vec![h.clone()]
+        };
         for block in &self.down_blocks {
             h = block.forward(h, &emb, &ctx, &mut skips);
         }

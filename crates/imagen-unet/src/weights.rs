@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use burn::tensor::DType;
 use burn::tensor::backend::Backend;
 use imagen_weights::{Checkpoint, LoadSpec, Rename};
 
@@ -58,5 +59,31 @@ impl<B: Backend> UNet<B> {
         let config = UNetConfig::from_file(dir.join("config.json"))?;
         let checkpoint = Checkpoint::open_dir(dir, "diffusion_pytorch_model")?;
         Self::load(&config, &checkpoint, device)
+    }
+
+    /// Writes `config.json` and `diffusion_pytorch_model.safetensors` to `dir`
+    /// (created if needed) in the diffusers layout [`UNet::from_dir`] reads,
+    /// storing floats as `dtype` (`None`: as they are; `Some(DType::F16)`
+    /// halves the size). `config` must be the one the U-Net was built from.
+    pub fn save_dir(
+        &self,
+        config: &UNetConfig,
+        dir: impl AsRef<Path>,
+        dtype: Option<DType>,
+    ) -> Result<(), UNetError> {
+        let dir = dir.as_ref();
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| UNetError::Io { path, source }
+        };
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let config_path = dir.join("config.json");
+        let json = serde_json::to_string_pretty(config).map_err(|source| UNetError::Config {
+            path: config_path.clone(),
+            source,
+        })?;
+        std::fs::write(&config_path, json).map_err(io(&config_path))?;
+        load_spec().save(self, dir.join("diffusion_pytorch_model.safetensors"), dtype)?;
+        Ok(())
     }
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::{Tensor, TensorData};
 use burn_flex::Flex;
-use imagen_unet::{UNet, UNetError};
+use imagen_unet::{UNet, UNetConfig, UNetError};
 use imagen_weights::WeightsError;
 use safetensors::{Dtype, SafeTensors};
 
@@ -154,4 +154,41 @@ fn unknown_block_type_is_named() {
         err.contains("UpBlock2D") && err.contains("config.json"),
         "{err}"
     );
+}
+
+#[test]
+fn saved_unets_load_back_exactly_in_both_layouts() {
+    use burn::tensor::{DType, Distribution, Tensor};
+    let device = Default::default();
+    let dir = std::env::temp_dir().join(format!("imagen-unet-save-{}", std::process::id()));
+    for (name, config) in [
+        ("base", UNetConfig::tiny_base(24)),
+        ("sr", UNetConfig::tiny_sr(24)),
+    ] {
+        let unet = config.init::<Flex>(&device).unwrap();
+        let x = Tensor::<Flex, 4>::random(
+            [1, config.in_channels, 8, 8],
+            Distribution::Normal(0.0, 1.0),
+            &device,
+        );
+        let text = Tensor::<Flex, 3>::random([1, 3, 24], Distribution::Normal(0.0, 1.0), &device);
+        let run = |u: &UNet<Flex>| u.forward(x.clone(), &[7.0], text.clone(), None, Some(&[3.0]));
+        let want = run(&unet);
+
+        let path = dir.join(name);
+        unet.save_dir(&config, &path, None).unwrap();
+        let back = UNet::<Flex>::from_dir(&path, &device).unwrap();
+        assert_eq!(
+            run(&back).into_data(),
+            want.clone().into_data(),
+            "{name}: f32 round trip"
+        );
+
+        // f16 storage: half the bytes, outputs within f16 rounding.
+        unet.save_dir(&config, &path, Some(DType::F16)).unwrap();
+        let back = UNet::<Flex>::from_dir(&path, &device).unwrap();
+        let err: f32 = (run(&back) - want).abs().max().into_scalar();
+        assert!(err < 5e-2, "{name}: f16 round trip {err}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -25,6 +25,7 @@ mod error;
 mod load;
 mod params;
 mod rename;
+mod save;
 
 pub use checkpoint::{Checkpoint, TensorEntry};
 pub use error::WeightsError;

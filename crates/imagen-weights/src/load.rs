@@ -63,6 +63,14 @@ impl LoadSpec {
         self
     }
 
+    pub(crate) fn is_pytorch(&self) -> bool {
+        self.pytorch
+    }
+
+    pub(crate) fn renames(&self) -> &[Rename] {
+        &self.renames
+    }
+
     fn is_ignored(&self, key: &str) -> bool {
         self.ignored.iter().any(|p| key.starts_with(p.as_str()))
     }
