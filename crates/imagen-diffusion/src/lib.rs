@@ -37,6 +37,7 @@ mod config;
 mod ddim;
 mod ddpm;
 mod dpm_solver;
+mod editing;
 mod error;
 mod guidance;
 mod if_timesteps;
@@ -52,6 +53,7 @@ pub use config::{PredictionType, SchedulerConfig, TimestepSpacing, VarianceType}
 pub use ddim::DdimScheduler;
 pub use ddpm::{DdpmScheduler, learned_range_log_variance};
 pub use dpm_solver::DpmSolverScheduler;
+pub use editing::{TailScheduler, img2img_timesteps, inpaint_hook};
 pub use error::DiffusionError;
 pub use guidance::classifier_free_guidance;
 pub use if_timesteps::{
@@ -60,7 +62,7 @@ pub use if_timesteps::{
 pub use noise::{NoiseSource, SeededNoise};
 pub use noise_aug::{add_noise, if_noise_augment, imagen_noise_augment};
 pub use objective::{LossWeighting, NoiseLevels, Objective};
-pub use sample::{Denoiser, Progress, SampleOptions, Scheduler, sample};
+pub use sample::{Denoiser, Progress, SampleOptions, Scheduler, StepHook, sample, sample_with};
 pub use schedule::{BetaSchedule, ContinuousSchedule, DiscreteSchedule, Schedule};
 pub use thresholding::{Thresholding, dynamic_threshold, threshold_scale};
 pub use timesteps::spaced_timesteps;

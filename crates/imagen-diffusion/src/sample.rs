@@ -115,6 +115,37 @@ pub fn sample<B: Backend, D: Denoiser<B>, S: Scheduler<B> + ?Sized>(
     noise: &mut dyn NoiseSource<B>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Tensor<B, 4>, DiffusionError> {
+    sample_with(
+        denoiser,
+        scheduler,
+        x_t,
+        cond,
+        options,
+        noise,
+        &mut |_, x, _| x,
+        progress,
+    )
+}
+
+/// After-step hook of [`sample_with`]: gets the timestep the step went to
+/// (`None` after the last step, where the sample is the final output), the new
+/// sample and the noise source, and returns the sample to continue from.
+pub type StepHook<'a, B> =
+    dyn FnMut(Option<usize>, Tensor<B, 4>, &mut dyn NoiseSource<B>) -> Tensor<B, 4> + 'a;
+
+/// [`sample`] with a hook run after every step, e.g. to re-impose the known
+/// region of an image when inpainting ([`crate::inpaint_hook`]).
+#[allow(clippy::too_many_arguments)]
+pub fn sample_with<B: Backend, D: Denoiser<B>, S: Scheduler<B> + ?Sized>(
+    denoiser: &D,
+    scheduler: &mut S,
+    x_t: Tensor<B, 4>,
+    cond: &D::Cond,
+    options: SampleOptions,
+    noise: &mut dyn NoiseSource<B>,
+    hook: &mut StepHook<'_, B>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Tensor<B, 4>, DiffusionError> {
     let channels = x_t.dims()[1];
     let timesteps = scheduler.timesteps().to_vec();
     if timesteps.is_empty() {
@@ -130,6 +161,7 @@ pub fn sample<B: Backend, D: Denoiser<B>, S: Scheduler<B> + ?Sized>(
             None => denoiser.predict(x.clone(), t, cond),
         };
         x = scheduler.step(output, t, x, noise)?.prev_sample;
+        x = hook(timesteps.get(i + 1).copied(), x, noise);
         if options.check_finite && !all_finite(x.clone()) {
             return Err(DiffusionError::NonFinite {
                 step: i,
