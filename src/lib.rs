@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub use imagen_diffusion as diffusion;
+pub use imagen_pipeline as pipeline;
 pub use imagen_text as text;
 pub use imagen_unet as unet;
 pub use imagen_weights as weights;

@@ -10,7 +10,7 @@ use imagen_diffusion::{
     NoiseSource, SampleOptions, SeededNoise, TailScheduler, add_noise, img2img_timesteps,
     inpaint_hook, sample_with,
 };
-use imagen_text::{TextEncoder, Truncation};
+use imagen_text::{TextEmbeddings, TextEncoder, Truncation};
 use imagen_unet::UNetCond;
 
 use crate::error::invalid;
@@ -86,12 +86,14 @@ pub struct StageOutputs<B: Backend> {
     pub truncated: Vec<Truncation>,
 }
 
-/// Text states for one stage's U-Net batch.
+/// Text states for one stage's U-Net batch. Masks are kept as 0/1 integers
+/// while rows are selected and concatenated (burn-flex 0.21 mislabels the
+/// dtype of a selected bool tensor, which `bool_not` then rejects).
 struct TextBatch<B: Backend> {
     cond: Tensor<B, 3>,
     uncond: Tensor<B, 3>,
-    cond_mask: Tensor<B, 2, Bool>,
-    uncond_mask: Tensor<B, 2, Bool>,
+    cond_mask: Tensor<B, 2, Int>,
+    uncond_mask: Tensor<B, 2, Int>,
 }
 
 impl<B: Backend> TextBatch<B> {
@@ -108,7 +110,7 @@ impl<B: Backend> TextBatch<B> {
         } else {
             (self.cond.clone(), self.cond_mask.clone())
         };
-        (states, with_mask.then_some(mask))
+        (states, with_mask.then(|| mask.equal_elem(1)))
     }
 }
 
@@ -159,14 +161,10 @@ impl<B: Backend> Cascade<B> {
     }
 
     /// Encodes prompts after the cascade's [`PromptStyle`].
-    fn encode(
-        &self,
-        prompts: &[String],
-    ) -> Result<(Tensor<B, 3>, Tensor<B, 2, Bool>, Vec<Truncation>), PipelineError> {
+    pub fn encode(&self, prompts: &[String]) -> Result<TextEmbeddings<B>, PipelineError> {
         let styled: Vec<String> = prompts.iter().map(|p| self.prompt_style.apply(p)).collect();
         let refs: Vec<&str> = styled.iter().map(String::as_str).collect();
-        let out = self.text.encode(&refs)?;
-        Ok((out.embeddings, out.mask, out.truncated))
+        Ok(self.text.encode(&refs)?)
     }
 
     /// Text states of every image: each prompt's row repeated
@@ -177,7 +175,11 @@ impl<B: Backend> Cascade<B> {
     ) -> Result<(TextBatch<B>, Vec<Truncation>), PipelineError> {
         let n = req.prompts.len();
         let per = req.images_per_prompt;
-        let (cond, cond_mask, truncated) = self.encode(&req.prompts)?;
+        let TextEmbeddings {
+            embeddings: cond,
+            mask: cond_mask,
+            truncated,
+        } = self.encode(&req.prompts)?;
         let negatives = match req.negative_prompts.len() {
             0 => vec![String::new()],
             1 => req.negative_prompts.clone(),
@@ -188,7 +190,11 @@ impl<B: Backend> Cascade<B> {
                 )));
             }
         };
-        let (uncond, uncond_mask, _) = self.encode(&negatives)?;
+        let TextEmbeddings {
+            embeddings: uncond,
+            mask: uncond_mask,
+            ..
+        } = self.encode(&negatives)?;
         let rows = |count: usize| -> Tensor<B, 1, Int> {
             let idx: Vec<i64> = (0..n * per)
                 .map(|i| if count == 1 { 0 } else { (i / per) as i64 })
@@ -199,9 +205,9 @@ impl<B: Backend> Cascade<B> {
         Ok((
             TextBatch {
                 cond: cond.select(0, pick_cond.clone()),
-                cond_mask: cond_mask.select(0, pick_cond),
+                cond_mask: cond_mask.int().select(0, pick_cond),
                 uncond: uncond.select(0, pick_uncond.clone()),
-                uncond_mask: uncond_mask.select(0, pick_uncond),
+                uncond_mask: uncond_mask.int().select(0, pick_uncond),
             },
             truncated,
         ))

@@ -28,11 +28,7 @@ fn has(index: &Value, name: &str) -> bool {
         .is_some_and(|v| v.first().is_some_and(|c| !c.is_null()))
 }
 
-fn component<'a>(
-    dir: &Path,
-    index: &Value,
-    name: &'a str,
-) -> Result<std::path::PathBuf, PipelineError> {
+fn component(dir: &Path, index: &Value, name: &str) -> Result<std::path::PathBuf, PipelineError> {
     if !has(index, name) {
         return Err(PipelineError::MissingComponent {
             dir: dir.to_path_buf(),
