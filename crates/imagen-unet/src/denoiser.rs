@@ -25,21 +25,43 @@ pub struct UNetCond<B: Backend> {
     pub noise_level: Option<Vec<f32>>,
 }
 
+impl<B: Backend> UNet<B> {
+    /// One prediction in the terms of the cascade: the noisy sample, its
+    /// timesteps, the text, and for super-resolution stages the (upsampled,
+    /// noise-augmented) low-resolution image and its augmentation level.
+    ///
+    /// # Shapes
+    /// - `x_t`: `[batch, 3, H, W]`; `lowres`: `[batch, 3, H, W]`
+    /// - `timesteps`, `aug_level`: one per sample
+    /// - returns `[batch, out_channels, H, W]` (3 for eps / v, 6 with variance)
+    pub fn denoise(
+        &self,
+        x_t: Tensor<B, 4>,
+        timesteps: &[f32],
+        text: Tensor<B, 3>,
+        text_mask: Option<Tensor<B, 2, Bool>>,
+        lowres: Option<Tensor<B, 4>>,
+        aug_level: Option<&[f32]>,
+    ) -> Tensor<B, 4> {
+        let input = match lowres {
+            Some(lowres) => Tensor::cat(vec![x_t, lowres], 1),
+            None => x_t,
+        };
+        self.forward(input, timesteps, text, text_mask, aug_level)
+    }
+}
+
 impl<B: Backend> Denoiser<B> for UNet<B> {
     type Cond = UNetCond<B>;
 
     fn predict(&self, x_t: Tensor<B, 4>, t: usize, cond: &UNetCond<B>) -> Tensor<B, 4> {
-        let batch = x_t.dims()[0];
-        let input = match &cond.lowres {
-            Some(lowres) => Tensor::cat(vec![x_t, lowres.clone()], 1),
-            None => x_t,
-        };
-        let timesteps = vec![t as f32; batch];
-        self.forward(
-            input,
+        let timesteps = vec![t as f32; x_t.dims()[0]];
+        self.denoise(
+            x_t,
             &timesteps,
             cond.text.clone(),
             cond.text_mask.clone(),
+            cond.lowres.clone(),
             cond.noise_level.as_deref(),
         )
     }

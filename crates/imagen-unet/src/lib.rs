@@ -11,8 +11,11 @@
 //! [`UNet`] implements `imagen_diffusion::Denoiser` (conditioning in
 //! [`UNetCond`]), so it runs under every sampler of that crate.
 //!
-//! Still to come (see the imagen-unet issue): the Imagen / Efficient U-Net
-//! presets of the paper.
+//! The Imagen paper's networks are presets of the same config:
+//! [`UNetConfig::imagen_base_64`], [`UNetConfig::imagen_sr_256`] and
+//! [`UNetConfig::imagen_sr_1024`] (Efficient U-Net: DBlock / UBlock block
+//! types), plus small `demo_*` and `tiny_*` presets. [`UNet::save_dir`]
+//! writes the diffusers layout back.
 //!
 //! Imagen: Saharia et al. 2022, <https://arxiv.org/abs/2205.11487>.
 #![warn(missing_docs)]

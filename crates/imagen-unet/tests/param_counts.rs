@@ -56,3 +56,40 @@ fn bench_config_size() {
     eprintln!("bench U-Net: {n} parameters");
     assert!(n > 50_000_000 && n < 200_000_000);
 }
+
+/// Peak memory of one IF-I-XL forward (4.3B parameters, f32, random weights)
+/// at 64x64, batch 2, 77 text tokens. Needs ~20 GB of RAM and a release
+/// build: `cargo test --release -p imagen-unet --test param_counts -- --ignored`.
+/// Attention runs through burn's fused `attention` (burn-flex: tiled
+/// flash attention past 8 KV tiles), so no [4096+77]^2 score matrix per head
+/// is materialised.
+#[test]
+#[ignore = "needs ~20 GB of RAM"]
+fn if_i_xl_forward_peak_memory() {
+    use burn::tensor::{Distribution, Tensor};
+    let config = UNetConfig::from_file(fixtures().join("if_i_xl_config.json")).unwrap();
+    let device = Default::default();
+    let start = std::time::Instant::now();
+    let unet = config.init::<Flex>(&device).unwrap();
+    let x = Tensor::<Flex, 4>::random([2, 3, 64, 64], Distribution::Normal(0.0, 1.0), &device);
+    let text = Tensor::<Flex, 3>::random([2, 77, 4096], Distribution::Normal(0.0, 1.0), &device);
+    let out = unet.forward(x, &[500.0, 500.0], text, None, None);
+    assert_eq!(out.dims(), [2, 6, 64, 64]);
+    let first = start.elapsed();
+    let start = std::time::Instant::now();
+    let x = Tensor::<Flex, 4>::random([2, 3, 64, 64], Distribution::Normal(0.0, 1.0), &device);
+    let text = Tensor::<Flex, 3>::random([2, 77, 4096], Distribution::Normal(0.0, 1.0), &device);
+    let _ = unet
+        .forward(x, &[400.0, 400.0], text, None, None)
+        .into_data();
+    let second = start.elapsed();
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let peak = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM"))
+        .unwrap_or("VmHWM: unknown");
+    eprintln!(
+        "IF-I-XL 64x64 b2: first forward (with weight init) {first:.1?}, second {second:.1?}, {peak}; weights {:.1} GB",
+        4_304_695_110f64 * 4.0 / 1e9
+    );
+}

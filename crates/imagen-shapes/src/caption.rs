@@ -1,0 +1,157 @@
+//! Captions for scenes: a true description, phrased at random.
+//!
+//! Captions always describe every object of the scene (so the scorer's
+//! "exactly these objects" reading applies), and mention a region or a
+//! relation only when it holds with the strict margins of [`Tolerance::Strict`].
+
+use rand::Rng;
+
+use crate::random::{chance, pick, shuffle};
+use crate::{
+    Colour, Constraints, Footprint, GroupSpec, Region, Relation, RelationSpec, Scene, Shape,
+    ShapesError, Size, Tolerance, write_caption,
+};
+
+/// A random caption that is true of the scene.
+///
+/// ```
+/// use imagen_shapes::{caption, parse_caption, SamplerConfig, SceneSampler};
+/// use rand::{rngs::StdRng, SeedableRng};
+/// let mut sampler = SceneSampler::new(SamplerConfig::default(), 0)?;
+/// let scene = sampler.sample();
+/// let text = caption(&scene, &mut StdRng::seed_from_u64(0))?;
+/// assert!(parse_caption(&text)?.is_satisfied_by(&scene));
+/// # Ok::<(), imagen_shapes::ShapesError>(())
+/// ```
+///
+/// # Errors
+/// [`ShapesError::InvalidScene`] when the scene breaks [`Scene::validate`].
+pub fn caption<R: Rng + ?Sized>(scene: &Scene, rng: &mut R) -> Result<String, ShapesError> {
+    let constraints = describe(scene, rng)?;
+    write_caption(&constraints, rng)
+}
+
+/// Random constraints that are true of the scene and expressible as a caption:
+/// what [`caption`] writes out.
+///
+/// Objects are grouped by colour and shape. Two groups get a relation when
+/// one holds (75% of the time), otherwise groups are listed, each possibly
+/// with a region; sizes are named when a group is uniformly small or large.
+///
+/// # Errors
+/// [`ShapesError::InvalidScene`] when the scene breaks [`Scene::validate`].
+pub fn describe<R: Rng + ?Sized>(scene: &Scene, rng: &mut R) -> Result<Constraints, ShapesError> {
+    scene.validate()?;
+    let mut groups: Vec<(Colour, Shape, Vec<Footprint>, Vec<Size>)> = Vec::new();
+    for o in &scene.objects {
+        match groups
+            .iter_mut()
+            .find(|g| g.0 == o.colour && g.1 == o.shape)
+        {
+            Some(g) => {
+                g.2.push(o.footprint());
+                g.3.push(o.size);
+            }
+            None => groups.push((o.colour, o.shape, vec![o.footprint()], vec![o.size])),
+        }
+    }
+    shuffle(rng, &mut groups);
+    let uniform_size = |sizes: &[Size]| sizes.iter().all(|s| *s == sizes[0]).then_some(sizes[0]);
+    let mut specs: Vec<GroupSpec> = groups
+        .iter()
+        .map(|(colour, shape, _, sizes)| {
+            let named = uniform_size(sizes).filter(|s| *s != Size::Medium && chance(rng, 0.45));
+            GroupSpec {
+                count: sizes.len(),
+                shape: *shape,
+                colour: Some(*colour),
+                size: named,
+                region: None,
+            }
+        })
+        .collect();
+    let all_pairs = |r: Relation, a: usize, b: usize| {
+        groups[a].2.iter().all(|x| {
+            groups[b]
+                .2
+                .iter()
+                .all(|y| r.holds(*x, *y, Tolerance::Strict))
+        })
+    };
+
+    if groups.len() == 2 && chance(rng, 0.75) {
+        let candidates: Vec<Relation> = Relation::ALL
+            .into_iter()
+            .filter(|&r| all_pairs(r, 0, 1))
+            .collect();
+        if let Some(relation) = pick(rng, &candidates) {
+            match relation {
+                Relation::Bigger | Relation::Smaller => {
+                    // The comparative says it; adjectives would be redundant.
+                    for s in &mut specs {
+                        s.size = None;
+                    }
+                }
+                Relation::NextTo => {
+                    for (s, g) in specs.iter_mut().zip(&groups) {
+                        s.size = uniform_size(&g.3).filter(|_| chance(rng, 0.8));
+                    }
+                }
+                _ => {}
+            }
+            if specs[0].shape != specs[1].shape && chance(rng, 0.12) {
+                for s in &mut specs {
+                    s.colour = None;
+                }
+            }
+            let mut c = Constraints::new(specs);
+            c.relations.push(RelationSpec {
+                subject: 0,
+                relation,
+                reference: 1,
+            });
+            c.background = chance(rng, 0.2).then_some(scene.background);
+            return Ok(c);
+        }
+    }
+
+    let region_chance = if groups.len() == 1 { 0.5 } else { 0.3 };
+    for (s, g) in specs.iter_mut().zip(&groups) {
+        if chance(rng, region_chance) {
+            let holding: Vec<Region> = Region::ALL
+                .into_iter()
+                .filter(|r| g.2.iter().all(|f| r.contains(f.centre, Tolerance::Strict)))
+                .collect();
+            s.region = pick(rng, &holding);
+        }
+    }
+    if specs.len() == 1 && chance(rng, 0.08) {
+        specs[0].colour = None;
+    }
+    let mut c = Constraints::new(specs);
+    c.background = chance(rng, 0.2).then_some(scene.background);
+    Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{SamplerConfig, SceneSampler, parse_caption};
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    #[test]
+    fn captions_are_true_of_their_scenes() {
+        let mut sampler = SceneSampler::new(SamplerConfig::default(), 21).unwrap();
+        let mut rng = StdRng::seed_from_u64(21);
+        let mut relations = 0;
+        for _ in 0..400 {
+            let scene = sampler.sample();
+            let text = caption(&scene, &mut rng).unwrap();
+            let c = parse_caption(&text).unwrap();
+            assert!(c.is_satisfied_by(&scene), "{text}\n{scene:?}");
+            relations += usize::from(!c.relations.is_empty());
+        }
+        assert!(relations > 40, "only {relations} relation captions");
+    }
+}
