@@ -69,8 +69,8 @@ fn text_encoder() -> (TextEncoder<B>, TextSource) {
 fn tiny_cascade() -> Cascade<B> {
     let (text, source) = text_encoder();
     let stages = vec![
-        stage("base", UNetConfig::tiny_base(32), 16, None),
-        stage("sr", UNetConfig::tiny_sr(32), 32, Some(100)),
+        stage("base", UNetConfig::tiny_base(32), 64, None),
+        stage("sr", UNetConfig::tiny_sr(32), 256, Some(100)),
     ];
     let mut c = Cascade::new(text, stages, &Default::default()).unwrap();
     c.text_source = Some(source);
@@ -86,14 +86,12 @@ fn temp_dir(name: &str) -> PathBuf {
 #[test]
 fn runs_both_stages_deterministically_and_round_trips_through_save_load() {
     let cascade = tiny_cascade();
-    let req = GenerateRequest::batch(["a red circle", "two blue squares"])
-        .images_per_prompt(2)
-        .seed(5);
+    let req = GenerateRequest::batch(["a red circle", "two blue squares"]).seed(5);
     let mut reports = 0;
     let a = cascade.generate(&req, &mut |_| reports += 1).unwrap();
     assert_eq!(reports, 6);
-    assert_eq!(a.images.len(), 4);
-    assert_eq!(a.images[0].dimensions(), (32, 32));
+    assert_eq!(a.images.len(), 2);
+    assert_eq!(a.images[0].dimensions(), (256, 256));
     let b = cascade.generate(&req, &mut |_| {}).unwrap();
     assert_eq!(a.images, b.images, "one seed, one result");
     let c = cascade.generate(&req.clone().seed(6), &mut |_| {}).unwrap();
@@ -121,22 +119,22 @@ fn per_call_overrides_and_other_samplers_run() {
             },
         );
         let out = cascade.run(&req, &mut |_| {}).unwrap();
-        assert_eq!(out.outputs[0].dims(), [1, 3, 16, 16]);
+        assert_eq!(out.outputs[0].dims(), [1, 3, 64, 64]);
     }
 }
 
 #[test]
 fn img2img_and_inpainting_start_from_the_image() {
     let cascade = tiny_cascade();
-    let image = RgbImage::from_fn(16, 16, |x, _| {
-        if x < 8 {
+    let image = RgbImage::from_fn(64, 64, |x, _| {
+        if x < 32 {
             Rgb([255, 0, 0])
         } else {
             Rgb([0, 0, 255])
         }
     });
     // Keep the left half, regenerate the right half.
-    let mask = GrayImage::from_fn(16, 16, |x, _| Luma([if x < 8 { 0 } else { 255 }]));
+    let mask = GrayImage::from_fn(64, 64, |x, _| Luma([if x < 32 { 0 } else { 255 }]));
     let inpaint = GenerateRequest::new("a circle")
         .stop_after(0)
         .edit(Edit::Inpaint {
@@ -145,8 +143,8 @@ fn img2img_and_inpainting_start_from_the_image() {
             strength: 1.0,
         });
     let out = cascade.generate(&inpaint, &mut |_| {}).unwrap();
-    for y in 0..16 {
-        for x in 0..7 {
+    for y in 0..64 {
+        for x in 0..31 {
             assert_eq!(
                 out.images[0].get_pixel(x, y),
                 &Rgb([255, 0, 0]),

@@ -35,7 +35,8 @@ pub fn caption<R: Rng + ?Sized>(scene: &Scene, rng: &mut R) -> Result<String, Sh
 /// what [`caption`] writes out.
 ///
 /// Objects are grouped by colour and shape. Two groups get a relation when
-/// one holds (75% of the time), otherwise groups are listed, each possibly
+/// one holds (75% of the time; above / below / left / right preferred over
+/// next to / bigger / smaller), otherwise groups are listed, each possibly
 /// with a region; sizes are named when a group is uniformly small or large.
 ///
 /// # Errors
@@ -80,11 +81,26 @@ pub fn describe<R: Rng + ?Sized>(scene: &Scene, rng: &mut R) -> Result<Constrain
     };
 
     if groups.len() == 2 && chance(rng, 0.75) {
-        let candidates: Vec<Relation> = Relation::ALL
-            .into_iter()
-            .filter(|&r| all_pairs(r, 0, 1))
-            .collect();
-        if let Some(relation) = pick(rng, &candidates) {
+        let holding = |set: &[Relation]| -> Vec<Relation> {
+            set.iter()
+                .copied()
+                .filter(|&r| all_pairs(r, 0, 1))
+                .collect()
+        };
+        let directional = holding(&[
+            Relation::Above,
+            Relation::Below,
+            Relation::LeftOf,
+            Relation::RightOf,
+        ]);
+        let other = holding(&[Relation::NextTo, Relation::Bigger, Relation::Smaller]);
+        // Directions are what position prompts test: prefer them when they hold.
+        let choice = if !directional.is_empty() && (other.is_empty() || chance(rng, 0.7)) {
+            pick(rng, &directional)
+        } else {
+            pick(rng, &other)
+        };
+        if let Some(relation) = choice {
             match relation {
                 Relation::Bigger | Relation::Smaller => {
                     // The comparative says it; adjectives would be redundant.
@@ -94,7 +110,8 @@ pub fn describe<R: Rng + ?Sized>(scene: &Scene, rng: &mut R) -> Result<Constrain
                 }
                 Relation::NextTo => {
                     for (s, g) in specs.iter_mut().zip(&groups) {
-                        s.size = uniform_size(&g.3).filter(|_| chance(rng, 0.8));
+                        s.size =
+                            uniform_size(&g.3).filter(|s| *s != Size::Medium && chance(rng, 0.8));
                     }
                 }
                 _ => {}

@@ -13,6 +13,8 @@ use crate::{Footprint, Shape};
 
 /// Below this best IoU the component is not recognised as any shape.
 pub(crate) const MIN_IOU: f32 = 0.6;
+/// A sharp template match this good skips the blurred ones.
+const SHARP_ENOUGH: f32 = 0.9;
 /// Blurred template variants tried besides the sharp one.
 const MAX_BLUR_PASSES: usize = 2;
 /// Variance (px², per axis) one `[1, 2, 1] / 4` blur pass adds.
@@ -80,13 +82,22 @@ pub(crate) fn classify(mask: &SoftMask, width: usize, height: usize) -> Classifi
     let blur_levels = if block == 1 { MAX_BLUR_PASSES } else { 0 };
     let mut best = unknown;
     let mut template = vec![0.0_f32; gw * gh];
-    for shape in Shape::ALL {
-        let outline = shape.outline();
-        let t: Moments = polygon_moments(&outline);
-        if t.variance[0] <= 0.0 || t.variance[1] <= 0.0 {
-            continue;
+    let templates: Vec<(Shape, Vec<[f32; 2]>, Moments)> = Shape::ALL
+        .into_iter()
+        .map(|s| {
+            let outline = s.outline();
+            let m = polygon_moments(&outline);
+            (s, outline, m)
+        })
+        .filter(|(_, _, m)| m.variance[0] > 0.0 && m.variance[1] > 0.0)
+        .collect();
+    for passes in 0..=blur_levels {
+        // A sharp image matched sharply needs no blurred templates.
+        if passes > 0 && best.confidence >= SHARP_ENOUGH {
+            break;
         }
-        for passes in 0..=blur_levels {
+        for (shape, outline, t) in &templates {
+            let (shape, t) = (*shape, *t);
             let blur_var = BLUR_PASS_VARIANCE * passes as f32;
             let (ex, ey) = (vx - blur_var, vy - blur_var);
             if ex < 0.5 * vx || ey < 0.5 * vy {

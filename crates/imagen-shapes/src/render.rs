@@ -25,7 +25,11 @@ use crate::{Object, Scene};
 pub fn render(scene: &Scene, size: u32) -> RgbImage {
     let n = size as usize;
     let base = scene.background.rgb();
-    let mut raw = base.repeat(n * n);
+    let Some(pixels) = n.checked_mul(n).filter(|p| p.checked_mul(3).is_some()) else {
+        // No machine can hold such an image; an empty one beats a panic.
+        return RgbImage::new(0, 0);
+    };
+    let mut raw = base.repeat(pixels);
     if let Some(offsets) = scene.texture.raster(n) {
         // Backgrounds are grey: one lookup table serves all three channels.
         let steps = 2 * LEVELS + 1;

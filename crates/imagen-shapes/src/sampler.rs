@@ -63,6 +63,16 @@ pub struct SceneSampler {
     rng: StdRng,
 }
 
+/// One object to place, before it has a position.
+#[derive(Debug, Clone, Copy)]
+struct Member {
+    colour: Colour,
+    shape: Shape,
+    size: Size,
+    /// Index of its colour/shape group.
+    group: usize,
+}
+
 /// Layouts tried before falling back to smaller objects.
 const RESTARTS: usize = 50;
 
@@ -123,7 +133,13 @@ impl SceneSampler {
     pub fn sample(&mut self) -> Scene {
         let rng = &mut self.rng;
         let n = rng.random_range(1..=self.config.max_objects);
-        let n_groups = rng.random_range(1..=n.min(self.combos.len()));
+        let most_groups = n.min(self.combos.len());
+        // Two groups are what relations need: favour them in multi-object scenes.
+        let n_groups = if most_groups >= 2 && chance(rng, 0.35) {
+            2
+        } else {
+            rng.random_range(1..=most_groups)
+        };
         let mut counts = vec![1usize; n_groups];
         for _ in n_groups..n {
             let g = rng.random_range(0..n_groups);
@@ -131,8 +147,8 @@ impl SceneSampler {
         }
         let mut combos = self.combos.clone();
         shuffle(rng, &mut combos);
-        let mut members: Vec<(Colour, Shape, Size, usize)> = Vec::with_capacity(n);
-        for (g, (&count, &(colour, shape))) in counts.iter().zip(&combos).enumerate() {
+        let mut members: Vec<Member> = Vec::with_capacity(n);
+        for (group, (&count, &(colour, shape))) in counts.iter().zip(&combos).enumerate() {
             let uniform_size = chance(rng, 0.7);
             let group_size = pick(rng, &Size::ALL).unwrap_or(Size::Medium);
             for _ in 0..count {
@@ -141,68 +157,66 @@ impl SceneSampler {
                 } else {
                     pick(rng, &Size::ALL).unwrap_or(Size::Medium)
                 };
-                members.push((colour, shape, size, g));
+                members.push(Member {
+                    colour,
+                    shape,
+                    size,
+                    group,
+                });
             }
         }
         let background = pick(rng, &self.config.backgrounds).unwrap_or(Background::White);
         let texture = random_texture(rng, 1.0 - self.config.texture_probability);
 
-        // Two groups: often lay them out along a relation.
+        // Two groups: often lay them out along a relation (group 0 the subject).
+        let directions = [
+            Relation::Above,
+            Relation::Below,
+            Relation::LeftOf,
+            Relation::RightOf,
+        ];
         let relation = (n_groups == 2 && chance(rng, self.config.relation_layout_probability))
-            .then(|| {
-                pick(
-                    rng,
-                    &[
-                        Relation::Above,
-                        Relation::Below,
-                        Relation::LeftOf,
-                        Relation::RightOf,
-                    ],
-                )
-            })
+            .then(|| pick(rng, &directions))
             .flatten();
         let boxes = relation.and_then(|r| relation_boxes(r, rng));
         let slots: Vec<Slot> = members
             .iter()
             .map(|m| Slot {
-                size: m.2,
+                size: m.size,
                 centre_box: match boxes {
-                    Some((a, b)) => {
-                        if m.3 == 0 {
-                            a
-                        } else {
-                            b
-                        }
-                    }
+                    Some((subject, _)) if m.group == 0 => subject,
+                    Some((_, reference)) => reference,
                     None => ANYWHERE,
                 },
             })
             .collect();
-        let holds = |centres: &[[f32; 2]]| match relation {
-            None => true,
-            Some(r) => members
+        let holds = |centres: &[[f32; 2]]| {
+            let Some(r) = relation else { return true };
+            let placed: Vec<(usize, Footprint)> = members
                 .iter()
                 .zip(centres)
-                .filter(|(m, _)| m.3 == 0)
-                .all(|(a, ca)| {
-                    members
-                        .iter()
-                        .zip(centres)
-                        .filter(|(m, _)| m.3 == 1)
-                        .all(|(b, cb)| {
-                            let fp = |size: Size, centre: [f32; 2]| Footprint {
-                                centre,
-                                scale: size.fraction(),
-                            };
-                            r.holds(fp(a.2, *ca), fp(b.2, *cb), Tolerance::Strict)
-                        })
-                }),
+                .map(|(m, &centre)| {
+                    (
+                        m.group,
+                        Footprint {
+                            centre,
+                            scale: m.size.fraction(),
+                        },
+                    )
+                })
+                .collect();
+            placed.iter().filter(|a| a.0 == 0).all(|a| {
+                placed
+                    .iter()
+                    .filter(|b| b.0 == 1)
+                    .all(|b| r.holds(a.1, b.1, Tolerance::Strict))
+            })
         };
         let mut centres = place(&slots, rng, RESTARTS, holds);
         if centres.is_none() {
             // Fall back: the same objects, all small, anywhere.
             for m in &mut members {
-                m.2 = Size::Small;
+                m.size = Size::Small;
             }
             let small = vec![
                 Slot {
@@ -217,18 +231,19 @@ impl SceneSampler {
             Some(centres) => members
                 .iter()
                 .zip(centres)
-                .map(|(&(colour, shape, size, _), centre)| Object {
-                    shape,
-                    colour,
-                    size,
+                .map(|(m, centre)| Object {
+                    shape: m.shape,
+                    colour: m.colour,
+                    size: m.size,
                     centre,
                 })
                 .collect(),
             None => {
-                let (colour, shape, _, _) = members[0];
+                // Unreachable in practice (four small objects always fit): one object.
+                let m = members[0];
                 vec![Object {
-                    shape,
-                    colour,
+                    shape: m.shape,
+                    colour: m.colour,
                     size: Size::Medium,
                     centre: [0.5, 0.5],
                 }]
