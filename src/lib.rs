@@ -17,7 +17,9 @@
 
 pub use imagen_diffusion as diffusion;
 pub use imagen_pipeline as pipeline;
+pub use imagen_shapes as shapes;
 pub use imagen_text as text;
+pub use imagen_train as train;
 pub use imagen_unet as unet;
 pub use imagen_weights as weights;
 

@@ -52,6 +52,12 @@ impl<B: Backend> UNet<B> {
         Ok(checkpoint.load_into(model, &load_spec())?)
     }
 
+    /// Loads `checkpoint` into this U-Net in place, keeping its parameter ids
+    /// (so optimiser state and EMA copies keyed by them stay valid).
+    pub fn load_checkpoint(self, checkpoint: &Checkpoint) -> Result<Self, UNetError> {
+        Ok(checkpoint.load_into(self, &load_spec())?)
+    }
+
     /// Loads `config.json` and `diffusion_pytorch_model.safetensors` (or its
     /// shards) from a diffusers `unet/` directory.
     pub fn from_dir(dir: impl AsRef<Path>, device: &B::Device) -> Result<Self, UNetError> {

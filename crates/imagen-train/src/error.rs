@@ -1,0 +1,67 @@
+//! Everything that can go wrong while training.
+
+use std::path::PathBuf;
+
+use crate::data::DataError;
+
+/// A training error, naming the file, setting or step at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// A setting that cannot be trained with.
+    #[error("invalid training config: {0}")]
+    InvalidConfig(String),
+    /// A checkpoint was written with another config.
+    #[error("checkpoint `{path}` was trained with {field} = {checkpoint}, this run has {current}")]
+    ConfigMismatch {
+        /// The checkpoint.
+        path: PathBuf,
+        /// The differing setting.
+        field: String,
+        /// Its value in the checkpoint.
+        checkpoint: String,
+        /// Its value now.
+        current: String,
+    },
+    /// No checkpoint to resume from.
+    #[error("no checkpoint in `{0}`")]
+    NoCheckpoint(PathBuf),
+    /// The loss became NaN or infinite.
+    #[error("loss is not finite at step {step}")]
+    NonFinite {
+        /// The optimiser step.
+        step: usize,
+    },
+    /// Reading or writing a file failed.
+    #[error("I/O error on `{path}`: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A JSON file could not be read or written.
+    #[error("JSON in `{path}`: {source}")]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: serde_json::Error,
+    },
+    /// Training data.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// The U-Net.
+    #[error(transparent)]
+    UNet(#[from] imagen_unet::UNetError),
+    /// Weights on disk.
+    #[error(transparent)]
+    Weights(#[from] imagen_weights::WeightsError),
+    /// Noise schedules.
+    #[error(transparent)]
+    Diffusion(#[from] imagen_diffusion::DiffusionError),
+}
+
+pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> TrainError {
+    let path = path.into();
+    move |source| TrainError::Io { path, source }
+}

@@ -1,0 +1,28 @@
+//! Training and fine-tuning any stage of an Imagen cascade on burn.
+//!
+//! - [`TrainConfig`]: stage (base or super-resolution), objective, AdamW,
+//!   warm-up and schedule, global-norm clipping, EMA, text dropout.
+//! - [`stage_loss`]: one micro-batch's loss: random timesteps, noise,
+//!   classifier-free-guidance dropout to the empty caption's embedding, and
+//!   for super-resolution the degraded, noise-augmented low-resolution input.
+//! - [`Trainer`]: accumulation, clipping, AdamW, EMA; step `s` draws from a
+//!   generator seeded by `(seed, s)`, so resumed runs continue exactly.
+//! - Checkpoints: [`Trainer::save`] / [`Trainer::resume`], atomic, keeping the
+//!   last K; a checkpoint of another config is refused.
+//! - [`data`]: image-caption sources, batching, the T5 embedding cache.
+#![warn(missing_docs)]
+
+mod checkpoint;
+mod config;
+pub mod data;
+mod error;
+mod objective;
+mod params;
+mod trainer;
+
+pub use checkpoint::{CheckpointState, latest_checkpoint};
+pub use config::{LrSchedule, StageKind, TrainConfig, TrainObjective};
+pub use error::TrainError;
+pub use objective::{NullText, TrainBatch, degrade, drop_mask, stage_loss};
+pub use params::{clip_grad_norm, ema_update};
+pub use trainer::{StepReport, Trainer};

@@ -1,0 +1,172 @@
+//! The trainer on a tiny U-Net: the loss falls, resuming from a checkpoint
+//! continues exactly, a half-written checkpoint never counts, and a
+//! checkpoint of another config is refused.
+
+use burn::backend::Autodiff;
+use burn::tensor::{Distribution, Int, Tensor};
+use burn_flex::Flex;
+use imagen_train::{NullText, StageKind, TrainBatch, TrainConfig, Trainer, latest_checkpoint};
+use imagen_unet::UNetConfig;
+
+type B = Autodiff<Flex>;
+
+fn batch(seed: u64) -> (TrainBatch<B>, NullText<B>) {
+    let device = Default::default();
+    <B as burn::tensor::backend::Backend>::seed(&device, seed);
+    let images = Tensor::<B, 4>::random([4, 3, 16, 16], Distribution::Uniform(-1.0, 1.0), &device);
+    let images = burn::tensor::module::avg_pool2d(images, [5, 5], [1, 1], [2, 2], false, true);
+    let text = Tensor::<B, 3>::random([4, 6, 16], Distribution::Normal(0.0, 1.0), &device);
+    let text_mask = Tensor::<B, 2, Int>::ones([4, 6], &device);
+    let null = NullText {
+        text: Tensor::zeros([1, 6, 16], &device),
+        mask: Tensor::<B, 2, Int>::zeros([1, 6], &device),
+    };
+    (
+        TrainBatch {
+            images,
+            text,
+            text_mask,
+        },
+        null,
+    )
+}
+
+fn config(stage: StageKind) -> TrainConfig {
+    let mut c = TrainConfig::new(stage, 16);
+    c.batch_size = 4;
+    c.lr = 2e-3;
+    c.warmup_steps = 5;
+    c.ema_decay = 0.9;
+    c.seed = 9;
+    c
+}
+
+fn trainer(c: TrainConfig) -> Trainer<B> {
+    let unet_config = match c.stage {
+        StageKind::Base => UNetConfig::tiny_base(16),
+        StageKind::SuperResolution { .. } => UNetConfig::tiny_sr(16),
+    };
+    <B as burn::tensor::backend::Backend>::seed(&Default::default(), 1);
+    let unet = unet_config.init::<B>(&Default::default()).unwrap();
+    Trainer::new(c, unet_config, unet).unwrap()
+}
+
+fn weights(t: &Trainer<B>) -> Vec<u8> {
+    use burn::module::AutodiffModule;
+    let dir =
+        std::env::temp_dir().join(format!("imagen-train-w-{}-{}", std::process::id(), t.step));
+    t.unet()
+        .valid()
+        .save_dir(&t.unet_config, &dir, None)
+        .unwrap();
+    let bytes = std::fs::read(dir.join("diffusion_pytorch_model.safetensors")).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    bytes
+}
+
+fn temp(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("imagen-train-{name}-{}", std::process::id()));
+    std::fs::remove_dir_all(&d).ok();
+    d
+}
+
+/// The eps loss on one fixed batch, averaged over a window, falls below half
+/// its starting value within 150 steps.
+#[test]
+fn loss_on_a_fixed_batch_halves() {
+    let (b, null) = batch(3);
+    let mut c = config(StageKind::Base);
+    c.cond_drop_prob = 0.0;
+    let mut t = trainer(c);
+    let mut losses = Vec::new();
+    for _ in 0..150 {
+        losses.push(t.train_step(std::slice::from_ref(&b), &null).unwrap().loss);
+    }
+    let start: f32 = losses[..20].iter().sum::<f32>() / 20.0;
+    let end: f32 = losses[130..].iter().sum::<f32>() / 20.0;
+    eprintln!("loss {start:.4} -> {end:.4}");
+    assert!(end < 0.5 * start, "{start} -> {end}");
+}
+
+#[test]
+fn resuming_continues_exactly() {
+    let (b, null) = batch(4);
+    let sr = StageKind::SuperResolution {
+        lowres: 8,
+        max_noise_level: 250,
+    };
+    let mut straight = trainer(config(sr));
+    for _ in 0..4 {
+        straight
+            .train_step(std::slice::from_ref(&b), &null)
+            .unwrap();
+    }
+
+    let dir = temp("resume");
+    let mut first = trainer(config(sr));
+    for _ in 0..2 {
+        first.train_step(std::slice::from_ref(&b), &null).unwrap();
+    }
+    first.save(&dir, 8, 2).unwrap();
+    drop(first);
+    let ckpt = latest_checkpoint(&dir).unwrap();
+    let (mut resumed, position) =
+        Trainer::<B>::resume(&ckpt, config(sr), &Default::default()).unwrap();
+    assert_eq!((resumed.step, position), (2, 8));
+    for _ in 0..2 {
+        resumed.train_step(std::slice::from_ref(&b), &null).unwrap();
+    }
+    assert!(
+        weights(&straight) == weights(&resumed),
+        "weights differ after resume"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn half_written_checkpoints_never_count_and_old_ones_are_pruned() {
+    let (b, null) = batch(5);
+    let dir = temp("atomic");
+    let mut t = trainer(config(StageKind::Base));
+    t.train_step(std::slice::from_ref(&b), &null).unwrap();
+    let good = t.save(&dir, 4, 2).unwrap();
+    // A crash between writing the temporary directory and the rename.
+    let tmp = dir.join(".step-00000002.tmp");
+    std::fs::create_dir_all(tmp.join("model")).unwrap();
+    std::fs::write(tmp.join("state.json"), "{ truncated").unwrap();
+    assert_eq!(latest_checkpoint(&dir).unwrap(), good);
+    Trainer::<B>::resume(&good, config(StageKind::Base), &Default::default()).unwrap();
+
+    for _ in 0..3 {
+        t.train_step(std::slice::from_ref(&b), &null).unwrap();
+        t.save(&dir, 0, 2).unwrap();
+    }
+    let kept: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("step-"))
+        .collect();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_checkpoint_of_another_config_is_refused_naming_the_setting() {
+    let (b, null) = batch(6);
+    let dir = temp("mismatch");
+    let mut t = trainer(config(StageKind::Base));
+    t.train_step(std::slice::from_ref(&b), &null).unwrap();
+    let ckpt = t.save(&dir, 0, 1).unwrap();
+    let mut other = config(StageKind::Base);
+    other.lr = 5e-4;
+    let msg = Trainer::<B>::resume(&ckpt, other, &Default::default())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(msg.contains("lr"), "{msg}");
+    // More steps is not a different run.
+    let mut longer = config(StageKind::Base);
+    longer.steps *= 2;
+    Trainer::<B>::resume(&ckpt, longer, &Default::default()).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -1,0 +1,267 @@
+//! Train (or fine-tune) one cascade stage with `imagen-train`.
+//!
+//! ```text
+//! cargo run --release --example train -- --stage base --data DIR --text-encoder T5_DIR \
+//!     --out runs/base --resolution 64 --batch 8 --steps 20000 --lr 1e-4 [--resume]
+//! cargo run --release --example train -- --stage sr --shapes 100000 --text-encoder T5_DIR \
+//!     --out runs/sr --resolution 256 --lowres 64 --preset demo_sr
+//! ```
+//! Data: `--data DIR` (`name.png|jpg` + `name.txt`), `--jsonl FILE`
+//! (`{"image": ..., "caption": ...}` per line) or `--shapes N` (the
+//! procedural shapes dataset). Captions are encoded once into
+//! `<out>/embeddings` (T5 never runs during training). Writes
+//! `<out>/checkpoints/step-*` (the last 3), `<out>/log.csv` and, at the end,
+//! `<out>/unet-ema` (diffusers layout, loadable by the pipeline).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use burn::backend::Autodiff;
+use burn::tensor::{Int, Tensor};
+use clap::{Parser, ValueEnum};
+use imagen::text::TextEncoder;
+use imagen::train::data::{
+    DataLoaderConfig, EmbeddingCache, EmbeddingCacheConfig, FolderDataset, ImageTextSource,
+    JsonlDataset, ShapesDataset,
+};
+use imagen::train::{NullText, StageKind, TrainBatch, TrainConfig, Trainer, latest_checkpoint};
+use imagen::unet::{UNet, UNetConfig};
+use imagen::{DefaultBackend, default_device};
+use indicatif::{ProgressBar, ProgressStyle};
+
+type B = Autodiff<DefaultBackend>;
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Stage {
+    Base,
+    Sr,
+}
+
+#[derive(Parser)]
+#[command(about = "Train a cascade stage (imagen-train)")]
+struct Args {
+    /// Which stage.
+    #[arg(long, value_enum)]
+    stage: Stage,
+    /// Folder of images + captions.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// JSONL manifest.
+    #[arg(long)]
+    jsonl: Option<PathBuf>,
+    /// Use N procedurally generated shapes examples.
+    #[arg(long)]
+    shapes: Option<usize>,
+    /// T5 directory (config.json, model.safetensors, tokenizer.json).
+    #[arg(long)]
+    text_encoder: PathBuf,
+    /// Token length.
+    #[arg(long, default_value_t = 77)]
+    max_length: usize,
+    /// Output directory.
+    #[arg(long)]
+    out: PathBuf,
+    /// Training resolution.
+    #[arg(long, default_value_t = 64)]
+    resolution: usize,
+    /// Super-resolution input side.
+    #[arg(long, default_value_t = 64)]
+    lowres: usize,
+    /// Largest noise-augmentation level for SR training.
+    #[arg(long, default_value_t = 250)]
+    max_noise_level: usize,
+    /// Batch size.
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// Micro-batches per step.
+    #[arg(long, default_value_t = 1)]
+    accumulate: usize,
+    /// Optimiser steps.
+    #[arg(long, default_value_t = 10_000)]
+    steps: usize,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 1e-4)]
+    lr: f64,
+    /// Warm-up steps.
+    #[arg(long, default_value_t = 500)]
+    warmup: usize,
+    /// U-Net preset (demo_base, demo_sr, tiny_base, tiny_sr) unless --unet-config or --init.
+    #[arg(long)]
+    preset: Option<String>,
+    /// A U-Net config.json.
+    #[arg(long)]
+    unet_config: Option<PathBuf>,
+    /// Fine-tune from this diffusers unet/ directory.
+    #[arg(long)]
+    init: Option<PathBuf>,
+    /// Continue from the newest checkpoint in <out>/checkpoints.
+    #[arg(long)]
+    resume: bool,
+    /// Checkpoint every N steps.
+    #[arg(long, default_value_t = 1000)]
+    save_every: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    let device = default_device();
+    let source: Box<dyn ImageTextSource> = match (&args.data, &args.jsonl, args.shapes) {
+        (Some(dir), None, None) => Box::new(FolderDataset::open(dir)?),
+        (None, Some(path), None) => Box::new(JsonlDataset::open(path)?),
+        (None, None, Some(n)) => Box::new(ShapesDataset::new(
+            Default::default(),
+            args.seed,
+            n,
+            args.resolution as u32,
+        )?),
+        _ => return Err("give exactly one of --data, --jsonl, --shapes".into()),
+    };
+    eprintln!("{} examples", source.len());
+
+    let encoder = TextEncoder::<DefaultBackend>::from_dir(&args.text_encoder, &device)?
+        .with_max_length(args.max_length);
+    let start = Instant::now();
+    let cache = EmbeddingCache::build(
+        &source,
+        &encoder,
+        args.out.join("embeddings"),
+        &EmbeddingCacheConfig::default(),
+    )?;
+    eprintln!(
+        "{} captions encoded in {:.1?} ({} truncated)",
+        cache.len(),
+        start.elapsed(),
+        cache.truncated()
+    );
+    drop(encoder);
+    let text_dim = cache.d_model();
+
+    let stage = match args.stage {
+        Stage::Base => StageKind::Base,
+        Stage::Sr => StageKind::SuperResolution {
+            lowres: args.lowres,
+            max_noise_level: args.max_noise_level,
+        },
+    };
+    let mut config = TrainConfig::new(stage, args.resolution);
+    config.batch_size = args.batch;
+    config.grad_accumulation = args.accumulate;
+    config.steps = args.steps;
+    config.lr = args.lr;
+    config.warmup_steps = args.warmup;
+    config.seed = args.seed;
+
+    let checkpoints = args.out.join("checkpoints");
+    let (mut trainer, position) = match latest_checkpoint(&checkpoints).filter(|_| args.resume) {
+        Some(ckpt) => {
+            eprintln!("resuming from {}", ckpt.display());
+            Trainer::<B>::resume(&ckpt, config, &device)?
+        }
+        None => {
+            let (unet_config, unet) = match (&args.init, &args.unet_config, args.preset.as_deref())
+            {
+                (Some(dir), _, _) => (
+                    UNetConfig::from_file(dir.join("config.json"))?,
+                    UNet::<B>::from_dir(dir, &device)?,
+                ),
+                (None, Some(path), _) => {
+                    let c = UNetConfig::from_file(path)?;
+                    let u = c.init::<B>(&device)?;
+                    (c, u)
+                }
+                (None, None, preset) => {
+                    let c = match (preset, args.stage) {
+                        (Some("demo_base") | None, Stage::Base) => UNetConfig::demo_base(text_dim),
+                        (Some("demo_sr") | None, Stage::Sr) => UNetConfig::demo_sr(text_dim),
+                        (Some("tiny_base"), _) => UNetConfig::tiny_base(text_dim),
+                        (Some("tiny_sr"), _) => UNetConfig::tiny_sr(text_dim),
+                        (Some(other), _) => return Err(format!("unknown preset `{other}`").into()),
+                    };
+                    let u = c.init::<B>(&device)?;
+                    (c, u)
+                }
+            };
+            (Trainer::new(config, unet_config, unet)?, 0)
+        }
+    };
+
+    let mut loader = DataLoaderConfig::new(args.batch, args.resolution as u32)
+        .with_seed(args.seed)
+        .init(&source)?;
+    loader.seek(position);
+    let null = cache.null()?;
+    let (l, d) = (cache.max_length(), text_dim);
+    let null = NullText {
+        text: Tensor::<B, 1>::from_floats(null.states.as_slice(), &device).reshape([1, l, d]),
+        mask: Tensor::<B, 1, Int>::from_ints(
+            null.mask
+                .iter()
+                .map(|&m| i64::from(m))
+                .collect::<Vec<_>>()
+                .as_slice(),
+            &device,
+        )
+        .reshape([1, l]),
+    };
+
+    std::fs::create_dir_all(&args.out)?;
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(args.out.join("log.csv"))?;
+    if log.metadata()?.len() == 0 {
+        writeln!(log, "step,loss,lr,grad_norm,steps_per_s,images_per_s")?;
+    }
+    let bar = ProgressBar::new(args.steps as u64).with_style(ProgressStyle::with_template(
+        "{bar:30} {pos}/{len} loss {msg} [{elapsed} < {eta}]",
+    )?);
+    bar.set_position(trainer.step as u64);
+    let mut last = Instant::now();
+    while trainer.step < args.steps {
+        let mut micro = Vec::with_capacity(args.accumulate);
+        for _ in 0..args.accumulate {
+            let batch = loader.next_batch()?;
+            let emb = cache.get_batch(&batch.captions)?;
+            micro.push(TrainBatch {
+                images: Tensor::from_data(batch.images, &device),
+                text: Tensor::from_data(emb.states, &device),
+                text_mask: Tensor::<B, 2, burn::tensor::Bool>::from_data(emb.mask, &device).int(),
+            });
+        }
+        let report = trainer.train_step(&micro, &null)?;
+        let dt = last.elapsed().as_secs_f64();
+        last = Instant::now();
+        let images = (args.batch * args.accumulate) as f64;
+        writeln!(
+            log,
+            "{},{},{},{},{:.4},{:.2}",
+            report.step,
+            report.loss,
+            report.lr,
+            report.grad_norm,
+            1.0 / dt,
+            images / dt
+        )?;
+        bar.set_message(format!("{:.4}", report.loss));
+        bar.inc(1);
+        if trainer.step % args.save_every == 0 || trainer.step == args.steps {
+            trainer.save(&checkpoints, loader.position(), 3)?;
+        }
+    }
+    bar.finish();
+    if loader.skipped_corrupt() > 0 {
+        eprintln!(
+            "warning: skipped {} unreadable images",
+            loader.skipped_corrupt()
+        );
+    }
+    trainer
+        .ema
+        .save_dir(&trainer.unet_config, args.out.join("unet-ema"), None)?;
+    eprintln!("wrote {}", args.out.join("unet-ema").display());
+    Ok(())
+}
