@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Parser;
-use imagen::pipeline::{Cascade, GenerateRequest};
+use imagen::pipeline::Cascade;
 use imagen::{DefaultBackend, default_device};
 
 /// Where `generate` looks when no `--model-dir` is given.
@@ -23,28 +23,14 @@ const DEFAULT_MODEL: &str = "models/demo";
 #[derive(Parser)]
 #[command(about = "Generate images from a prompt with an Imagen cascade")]
 struct Args {
-    /// The prompt.
-    prompt: String,
+    #[command(flatten)]
+    request: common::RequestArgs,
     /// Cascade directory (our format, with manifest.json).
     #[arg(long, default_value = DEFAULT_MODEL)]
     model_dir: PathBuf,
-    /// Negative prompt (default: the empty prompt).
-    #[arg(long)]
-    negative: Option<String>,
-    /// Number of images.
-    #[arg(long, default_value_t = 1)]
-    images: usize,
-    /// Seed.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
     /// Stop after this stage (0 = base resolution only).
     #[arg(long)]
     stop_after: Option<usize>,
-    #[command(flatten)]
-    stages: common::StageArgs,
-    /// Output PNG (several images: `<stem>-<i>.png`).
-    #[arg(long, default_value = "imagen.png")]
-    output: PathBuf,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -67,14 +53,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         args.model_dir.display(),
         start.elapsed()
     );
-    let mut req = GenerateRequest::new(&args.prompt)
-        .images_per_prompt(args.images)
-        .seed(args.seed);
-    if let Some(n) = &args.negative {
-        req = req.negative(n);
-    }
+    let mut req = args.request.request(cascade.stages.len());
     req.stop_after = args.stop_after;
-    req.stages = args.stages.overrides(cascade.stages.len());
     let start = Instant::now();
     let out = cascade.generate(&req, &mut common::progress_bars())?;
     eprintln!(
@@ -82,5 +62,5 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         out.images.len(),
         start.elapsed()
     );
-    common::write_images(&out, &args.output)
+    common::write_images(&out, &args.request.output)
 }

@@ -14,34 +14,20 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Parser;
-use imagen::pipeline::{Cascade, GenerateRequest};
+use imagen::pipeline::Cascade;
 use imagen::{DefaultBackend, default_device};
 
 #[derive(Parser)]
 #[command(about = "Run DeepFloyd IF from local diffusers directories")]
 struct Args {
-    /// The prompt.
-    prompt: String,
+    #[command(flatten)]
+    request: common::RequestArgs,
     /// Stage I directory (IFPipeline).
     #[arg(long)]
     stage1: PathBuf,
     /// Stage II directory (IFSuperResolutionPipeline).
     #[arg(long)]
     stage2: Option<PathBuf>,
-    /// Negative prompt.
-    #[arg(long)]
-    negative: Option<String>,
-    /// Number of images.
-    #[arg(long, default_value_t = 1)]
-    images: usize,
-    /// Seed.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    #[command(flatten)]
-    stages: common::StageArgs,
-    /// Output PNG.
-    #[arg(long, default_value = "if.png")]
-    output: PathBuf,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -54,15 +40,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &device,
     )?;
     eprintln!("loaded in {:.1?}", start.elapsed());
-    let mut req = GenerateRequest::new(&args.prompt)
-        .images_per_prompt(args.images)
-        .seed(args.seed);
-    if let Some(n) = &args.negative {
-        req = req.negative(n);
-    }
-    req.stages = args.stages.overrides(cascade.stages.len());
+    let req = args.request.request(cascade.stages.len());
     let start = Instant::now();
     let out = cascade.generate(&req, &mut common::progress_bars())?;
     eprintln!("generated in {:.1?}", start.elapsed());
-    common::write_images(&out, &args.output)
+    common::write_images(&out, &args.request.output)
 }

@@ -11,14 +11,14 @@ mod common;
 use std::path::PathBuf;
 
 use clap::Parser;
-use imagen::pipeline::{Cascade, Edit, GenerateRequest, load_mask, load_rgb};
+use imagen::pipeline::{Cascade, Edit, load_mask, load_rgb};
 use imagen::{DefaultBackend, default_device};
 
 #[derive(Parser)]
 #[command(about = "Inpaint or edit an image with a cascade's base stage")]
 struct Args {
-    /// The prompt.
-    prompt: String,
+    #[command(flatten)]
+    request: common::RequestArgs,
     /// The image to edit.
     #[arg(long)]
     image: PathBuf,
@@ -34,14 +34,6 @@ struct Args {
     /// Use a DeepFloyd IF stage I directory instead.
     #[arg(long)]
     if_stage1: Option<PathBuf>,
-    /// Seed.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    #[command(flatten)]
-    stages: common::StageArgs,
-    /// Output PNG.
-    #[arg(long, default_value = "inpainted.png")]
-    output: PathBuf,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -63,11 +55,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             strength: args.strength,
         },
     };
-    let mut req = GenerateRequest::new(&args.prompt)
-        .seed(args.seed)
+    let req = args
+        .request
+        .request(cascade.stages.len())
         .stop_after(0)
         .edit(edit);
-    req.stages = args.stages.overrides(1);
     let out = cascade.generate(&req, &mut common::progress_bars())?;
-    common::write_images(&out, &args.output)
+    common::write_images(&out, &args.request.output)
 }

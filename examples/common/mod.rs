@@ -2,7 +2,9 @@
 
 use std::path::Path;
 
-use imagen::pipeline::{Generated, StageOverrides, StageProgress, save_png};
+use std::path::PathBuf;
+
+use imagen::pipeline::{GenerateRequest, Generated, StageOverrides, StageProgress, save_png};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Per-stage settings given as comma lists (`--steps 50,25`); an empty or
@@ -31,6 +33,41 @@ impl StageArgs {
                 ..Default::default()
             })
             .collect()
+    }
+}
+
+/// The request options every generation example takes.
+#[derive(clap::Args, Debug)]
+pub struct RequestArgs {
+    /// The prompt.
+    pub prompt: String,
+    /// Negative prompt (default: the empty prompt).
+    #[arg(long)]
+    pub negative: Option<String>,
+    /// Number of images.
+    #[arg(long, default_value_t = 1)]
+    pub images: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub stages: StageArgs,
+    /// Output PNG (several images: `<stem>-<i>.png`).
+    #[arg(long, default_value = "imagen.png")]
+    pub output: PathBuf,
+}
+
+impl RequestArgs {
+    /// The request for a cascade of `stages` stages.
+    pub fn request(&self, stages: usize) -> GenerateRequest {
+        let mut req = GenerateRequest::new(&self.prompt)
+            .images_per_prompt(self.images)
+            .seed(self.seed);
+        if let Some(n) = &self.negative {
+            req = req.negative(n);
+        }
+        req.stages = self.stages.overrides(stages);
+        req
     }
 }
 

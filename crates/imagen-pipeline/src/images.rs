@@ -104,26 +104,21 @@ pub fn save_png(image: &RgbImage, path: impl AsRef<Path>) -> Result<(), Pipeline
         })
 }
 
+fn open(path: &Path) -> Result<image::DynamicImage, PipelineError> {
+    image::open(path).map_err(|source| PipelineError::Image {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
 /// Reads an image file as RGB.
 pub fn load_rgb(path: impl AsRef<Path>) -> Result<RgbImage, PipelineError> {
-    let path = path.as_ref();
-    Ok(image::open(path)
-        .map_err(|source| PipelineError::Image {
-            path: path.to_path_buf(),
-            source,
-        })?
-        .to_rgb8())
+    Ok(open(path.as_ref())?.to_rgb8())
 }
 
 /// Reads an image file as a grayscale mask.
 pub fn load_mask(path: impl AsRef<Path>) -> Result<GrayImage, PipelineError> {
-    let path = path.as_ref();
-    Ok(image::open(path)
-        .map_err(|source| PipelineError::Image {
-            path: path.to_path_buf(),
-            source,
-        })?
-        .to_luma8())
+    Ok(open(path.as_ref())?.to_luma8())
 }
 
 #[cfg(test)]

@@ -52,28 +52,30 @@ fn merge(mut base: Value, extra: Value) -> Value {
     base
 }
 
+/// Block type names, down path (level order) and up path (lowest level
+/// first): `attn` at the levels where `attends`, `plain` elsewhere.
+fn block_types(
+    n: usize,
+    attends: impl Fn(usize) -> bool,
+    down: [&'static str; 2],
+    up: [&'static str; 2],
+) -> (Vec<&'static str>, Vec<&'static str>) {
+    let pick = |names: [&'static str; 2], level: usize| names[usize::from(attends(level))];
+    (
+        (0..n).map(|level| pick(down, level)).collect(),
+        (0..n).rev().map(|level| pick(up, level)).collect(),
+    )
+}
+
 /// An IF-layout base U-Net: the first level without attention, the others
 /// with self + text attention after every residual block.
 fn base(text_dim: usize, channels: &[usize], layers: usize, groups: usize, head: usize) -> Value {
-    let n = channels.len();
-    let down: Vec<&str> = (0..n)
-        .map(|i| {
-            if i == 0 {
-                "ResnetDownsampleBlock2D"
-            } else {
-                "SimpleCrossAttnDownBlock2D"
-            }
-        })
-        .collect();
-    let up: Vec<&str> = (0..n)
-        .map(|i| {
-            if i == n - 1 {
-                "ResnetUpsampleBlock2D"
-            } else {
-                "SimpleCrossAttnUpBlock2D"
-            }
-        })
-        .collect();
+    let (down, up) = block_types(
+        channels.len(),
+        |level| level > 0,
+        ["ResnetDownsampleBlock2D", "SimpleCrossAttnDownBlock2D"],
+        ["ResnetUpsampleBlock2D", "SimpleCrossAttnUpBlock2D"],
+    );
     merge(
         common(text_dim, channels, groups),
         json!({
@@ -99,24 +101,12 @@ fn efficient(
     self_attention: bool,
 ) -> Value {
     let n = channels.len();
-    let down: Vec<&str> = (0..n)
-        .map(|i| {
-            if i == n - 1 {
-                "EfficientCrossAttnDownBlock2D"
-            } else {
-                "EfficientDownBlock2D"
-            }
-        })
-        .collect();
-    let up: Vec<&str> = (0..n)
-        .map(|i| {
-            if i == 0 {
-                "EfficientCrossAttnUpBlock2D"
-            } else {
-                "EfficientUpBlock2D"
-            }
-        })
-        .collect();
+    let (down, up) = block_types(
+        n,
+        |level| level == n - 1,
+        ["EfficientDownBlock2D", "EfficientCrossAttnDownBlock2D"],
+        ["EfficientUpBlock2D", "EfficientCrossAttnUpBlock2D"],
+    );
     let only_cross: Vec<bool> = (0..n).map(|i| i == n - 1 && !self_attention).collect();
     merge(
         common(text_dim, channels, groups),
