@@ -329,6 +329,7 @@ impl<B: Backend> Cascade<B> {
             }
 
             // Image editing (base stage): start part-way, maybe re-impose.
+            let schedule = stage.scheduler.schedule()?;
             let mut skip = 0;
             let mut x = x_t;
             let mut mask_t = None;
@@ -357,12 +358,10 @@ impl<B: Backend> Cascade<B> {
                     ))
                 })?;
                 skip = all.len() - tail.len();
-                let schedule = stage.scheduler.schedule()?;
                 x = add_noise(&schedule, image.clone(), x, &vec![first; images]);
                 known = mask_t.take().map(|m| (image, m));
             }
 
-            let schedule = stage.scheduler.schedule()?;
             let mut reimpose = known.map(|(image, mask)| inpaint_hook(&schedule, image, mask));
             let mut hook =
                 |next: Option<usize>, x: Tensor<B, 4>, n: &mut dyn NoiseSource<B>| match reimpose

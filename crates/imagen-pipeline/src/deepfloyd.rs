@@ -6,6 +6,7 @@ use burn::tensor::backend::Backend;
 use imagen_diffusion::SchedulerConfig;
 use imagen_text::{T5Encoder, T5Tokenizer, TextEncoder};
 use imagen_unet::{UNet, UNetConfig};
+use imagen_weights::Checkpoint;
 use serde_json::Value;
 
 use crate::error::{io, require};
@@ -57,7 +58,8 @@ fn stage<B: Backend>(
     let config_path = unet_dir.join("config.json");
     require(&config_path, "the U-Net config")?;
     let unet_config = UNetConfig::from_file(&config_path)?;
-    let unet = UNet::from_dir(&unet_dir, device)?;
+    let weights = Checkpoint::open_dir(&unet_dir, "diffusion_pytorch_model")?;
+    let unet = UNet::load(&unet_config, &weights, device)?;
     let noising = if has(index, "image_noising_scheduler") {
         Some(scheduler(&component(
             dir,

@@ -126,7 +126,11 @@ impl<B: Backend> Cascade<B> {
             };
             stages.push(Stage {
                 name: s.name.clone(),
-                unet: UNet::from_dir(&unet_dir, device)?,
+                unet: UNet::load(
+                    &unet_config,
+                    &imagen_weights::Checkpoint::open_dir(&unet_dir, "diffusion_pytorch_model")?,
+                    device,
+                )?,
                 unet_config,
                 scheduler: SchedulerConfig::from_file(scheduler_path)?,
                 noising,
