@@ -25,7 +25,9 @@ use imagen::train::data::{
     DataLoaderConfig, EmbeddingCache, EmbeddingCacheConfig, FolderDataset, ImageTextSource,
     JsonlDataset, ShapesDataset,
 };
-use imagen::train::{NullText, StageKind, TrainBatch, TrainConfig, Trainer, latest_checkpoint};
+use imagen::train::{
+    LOG_SNR_EDGES, NullText, StageKind, TrainBatch, TrainConfig, Trainer, latest_checkpoint,
+};
 use imagen::unet::{UNet, UNetConfig};
 use imagen::{DefaultBackend, default_device};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -214,7 +216,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .append(true)
         .open(args.out.join("log.csv"))?;
     if log.metadata()?.len() == 0 {
-        writeln!(log, "step,loss,lr,grad_norm,steps_per_s,images_per_s")?;
+        // Loss by log-SNR bucket: `loss_snr_<lo>_<hi>` (empty when no example fell in it).
+        let mut edges = vec![f64::NEG_INFINITY];
+        edges.extend(LOG_SNR_EDGES);
+        edges.push(f64::INFINITY);
+        let buckets: Vec<String> = edges
+            .windows(2)
+            .map(|w| format!("loss_snr_{}_{}", w[0], w[1]))
+            .collect();
+        writeln!(
+            log,
+            "step,loss,lr,grad_norm,steps_per_s,images_per_s,{}",
+            buckets.join(",")
+        )?;
     }
     let bar = ProgressBar::new(args.steps as u64).with_style(ProgressStyle::with_template(
         "{bar:30} {pos}/{len} loss {msg} [{elapsed} < {eta}]",
@@ -236,15 +250,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let dt = last.elapsed().as_secs_f64();
         last = Instant::now();
         let images = (args.batch * args.accumulate) as f64;
+        let buckets: Vec<String> = report
+            .snr_buckets
+            .iter()
+            .map(|b| {
+                if b.count > 0 {
+                    b.loss.to_string()
+                } else {
+                    String::new()
+                }
+            })
+            .collect();
         writeln!(
             log,
-            "{},{},{},{},{:.4},{:.2}",
+            "{},{},{},{},{:.4},{:.2},{}",
             report.step,
             report.loss,
             report.lr,
             report.grad_norm,
             1.0 / dt,
-            images / dt
+            images / dt,
+            buckets.join(",")
         )?;
         bar.set_message(format!("{:.4}", report.loss));
         bar.inc(1);

@@ -107,6 +107,20 @@ impl<B: Backend> NoiseLevels<B> {
         x0: Tensor<B, 4>,
         noise: Tensor<B, 4>,
     ) -> Tensor<B, 1> {
+        self.loss_per_sample(objective, weighting, pred, x0, noise)
+            .mean()
+    }
+
+    /// The weighted MSE of each sample, `[batch]` (for loss-by-noise-level
+    /// monitoring; [`NoiseLevels::loss`] is its mean).
+    pub fn loss_per_sample(
+        &self,
+        objective: Objective,
+        weighting: LossWeighting,
+        pred: Tensor<B, 4>,
+        x0: Tensor<B, 4>,
+        noise: Tensor<B, 4>,
+    ) -> Tensor<B, 1> {
         let [b, c, h, w] = pred.dims();
         let target = self.target(objective, x0, noise);
         let per_sample = (pred - target)
@@ -115,7 +129,7 @@ impl<B: Backend> NoiseLevels<B> {
             .mean_dim(1)
             .reshape([b]);
         let weight = match weighting {
-            LossWeighting::None => return per_sample.mean(),
+            LossWeighting::None => return per_sample,
             LossWeighting::MinSnr { gamma } => {
                 let snr = self.snr();
                 let clamped = snr.clone().clamp_max(gamma);
@@ -127,7 +141,7 @@ impl<B: Backend> NoiseLevels<B> {
             }
             LossWeighting::P2 { gamma, k } => (self.snr() + k).powf_scalar(-gamma),
         };
-        (per_sample * weight).mean()
+        per_sample * weight
     }
 }
 

@@ -23,6 +23,6 @@ mod trainer;
 pub use checkpoint::{CheckpointState, latest_checkpoint};
 pub use config::{LrSchedule, StageKind, TrainConfig, TrainObjective};
 pub use error::TrainError;
-pub use objective::{NullText, TrainBatch, degrade, drop_mask, stage_loss};
+pub use objective::{NullText, StageLoss, TrainBatch, degrade, drop_mask, stage_loss};
 pub use params::{clip_grad_norm, ema_update};
-pub use trainer::{StepReport, Trainer};
+pub use trainer::{LOG_SNR_EDGES, SnrBucket, StepReport, Trainer};

@@ -84,6 +84,17 @@ pub fn degrade<B: Backend>(images: Tensor<B, 4>, lowres: usize) -> Tensor<B, 4> 
     )
 }
 
+/// A micro-batch's loss, and what monitoring needs of it.
+#[derive(Debug, Clone)]
+pub struct StageLoss<B: Backend> {
+    /// The mean weighted loss (differentiate this).
+    pub loss: Tensor<B, 1>,
+    /// Each example's weighted loss, `[batch]`, detached.
+    pub per_sample: Tensor<B, 1>,
+    /// Each example's log-SNR at its sampled timestep.
+    pub log_snr: Vec<f64>,
+}
+
 /// The weighted diffusion loss of `unet` on `batch`, drawing timesteps,
 /// noise, dropout and augmentation levels from `rng`.
 pub fn stage_loss<B: Backend>(
@@ -93,7 +104,7 @@ pub fn stage_loss<B: Backend>(
     schedule: &DiscreteSchedule,
     config: &TrainConfig,
     rng: &mut StdRng,
-) -> Tensor<B, 1> {
+) -> StageLoss<B> {
     let device = batch.images.device();
     let [b, c, h, w] = batch.images.dims();
     let steps: Vec<usize> = (0..b)
@@ -156,7 +167,20 @@ pub fn stage_loss<B: Backend>(
         Some(gamma) => LossWeighting::MinSnr { gamma },
         None => LossWeighting::None,
     };
-    levels.loss(objective, weighting, pred, batch.images.clone(), noise)
+    let per_sample =
+        levels.loss_per_sample(objective, weighting, pred, batch.images.clone(), noise);
+    let log_snr = steps
+        .iter()
+        .map(|&t| {
+            let a = f64::from(schedule.alphas_cumprod[t]);
+            (a / (1.0 - a)).ln()
+        })
+        .collect();
+    StageLoss {
+        loss: per_sample.clone().mean(),
+        per_sample: per_sample.detach(),
+        log_snr,
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,6 @@
 use burn::module::AutodiffModule;
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{AdamW, AdamWConfig, GradientsAccumulator, GradientsParams, Optimizer};
-use burn::tensor::ElementConversion;
 use burn::tensor::backend::AutodiffBackend;
 use imagen_diffusion::DiscreteSchedule;
 use imagen_unet::{UNet, UNetConfig};
@@ -14,8 +13,24 @@ use rand::rngs::StdRng;
 use crate::params::{clip_grad_norm, ema_update};
 use crate::{NullText, TrainBatch, TrainConfig, TrainError, stage_loss};
 
-/// What one optimiser step did.
+/// Edges of the log-SNR buckets the loss is reported in (high noise first).
+pub const LOG_SNR_EDGES: [f64; 5] = [-5.0, -2.0, 0.0, 2.0, 5.0];
+
+/// Mean loss of the examples whose log-SNR fell in one bucket.
 #[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SnrBucket {
+    /// Lower edge (`-inf` for the first).
+    pub lo: f64,
+    /// Upper edge (`inf` for the last).
+    pub hi: f64,
+    /// Mean weighted loss, `NaN` when `count` is 0.
+    pub loss: f32,
+    /// Examples in the bucket this step.
+    pub count: usize,
+}
+
+/// What one optimiser step did.
+#[derive(Debug, Clone, PartialEq)]
 pub struct StepReport {
     /// The step just taken (0-based).
     pub step: usize,
@@ -25,6 +40,30 @@ pub struct StepReport {
     pub grad_norm: f64,
     /// Learning rate used.
     pub lr: f64,
+    /// The loss by log-SNR bucket ([`LOG_SNR_EDGES`]).
+    pub snr_buckets: Vec<SnrBucket>,
+}
+
+fn buckets(pairs: &[(f64, f32)]) -> Vec<SnrBucket> {
+    let mut edges = vec![f64::NEG_INFINITY];
+    edges.extend(LOG_SNR_EDGES);
+    edges.push(f64::INFINITY);
+    edges
+        .windows(2)
+        .map(|w| {
+            let inside: Vec<f32> = pairs
+                .iter()
+                .filter(|(s, _)| *s >= w[0] && *s < w[1])
+                .map(|&(_, l)| l)
+                .collect();
+            SnrBucket {
+                lo: w[0],
+                hi: w[1],
+                loss: inside.iter().sum::<f32>() / inside.len() as f32,
+                count: inside.len(),
+            }
+        })
+        .collect()
 }
 
 /// A U-Net being trained: the weights, their EMA, AdamW's state and the step.
@@ -128,10 +167,18 @@ impl<B: AutodiffBackend> Trainer<B> {
         let k = micro_batches.len() as f64;
         let mut accumulator = GradientsAccumulator::<UNet<B>>::new();
         let mut loss_sum = 0.0f32;
+        let mut by_snr = Vec::new();
         for batch in micro_batches {
-            let loss = stage_loss(&unet, batch, null, &self.schedule, &self.config, &mut rng) / k;
-            loss_sum += loss.clone().into_scalar().elem::<f32>();
-            let grads = GradientsParams::from_grads(loss.backward(), &unet);
+            let out = stage_loss(&unet, batch, null, &self.schedule, &self.config, &mut rng);
+            let per_sample: Vec<f32> = out
+                .per_sample
+                .into_data()
+                .convert::<f32>()
+                .to_vec()
+                .unwrap_or_default();
+            loss_sum += per_sample.iter().sum::<f32>() / per_sample.len().max(1) as f32 / k as f32;
+            by_snr.extend(out.log_snr.into_iter().zip(per_sample));
+            let grads = GradientsParams::from_grads((out.loss / k).backward(), &unet);
             accumulator.accumulate(&unet, grads);
         }
         if !loss_sum.is_finite() {
@@ -159,8 +206,25 @@ impl<B: AutodiffBackend> Trainer<B> {
             loss: loss_sum,
             grad_norm,
             lr,
+            snr_buckets: buckets(&by_snr),
         };
         self.step += 1;
         Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn losses_fall_into_their_log_snr_buckets() {
+        let b = buckets(&[(-7.0, 1.0), (-6.0, 3.0), (1.0, 0.5), (9.0, 0.25)]);
+        assert_eq!(b.len(), LOG_SNR_EDGES.len() + 1);
+        assert_eq!((b[0].count, b[0].loss), (2, 2.0));
+        assert_eq!((b[3].lo, b[3].hi, b[3].count), (0.0, 2.0, 1));
+        assert_eq!((b[5].count, b[5].loss), (1, 0.25));
+        assert_eq!(b[1].count, 0);
+        assert!(b[1].loss.is_nan());
     }
 }
