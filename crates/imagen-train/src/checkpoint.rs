@@ -19,7 +19,6 @@ use burn::tensor::{Tensor, TensorData};
 use burn_store::ModuleSnapshot;
 use imagen_unet::{UNet, UNetConfig};
 use imagen_weights::Checkpoint;
-use safetensors::tensor::TensorView;
 use serde::{Deserialize, Serialize};
 
 use crate::error::io;
@@ -154,19 +153,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             tensors.push((format!("{path}.moment_1"), m1.convert::<f32>()));
             tensors.push((format!("{path}.moment_2"), m2.convert::<f32>()));
         }
-        tensors.sort_by(|a, b| a.0.cmp(&b.0));
-        let views: Vec<(&str, TensorView<'_>)> = tensors
-            .iter()
-            .map(|(k, d)| {
-                TensorView::new(safetensors::Dtype::F32, d.shape.to_vec(), d.as_bytes())
-                    .map(|v| (k.as_str(), v))
-                    .map_err(|e| TrainError::InvalidConfig(format!("optimizer tensor {k}: {e}")))
-            })
-            .collect::<Result<_, _>>()?;
-        let optim_path = tmp.join("optimizer.safetensors");
-        safetensors::serialize_to_file(views, None, &optim_path).map_err(|e| {
-            TrainError::InvalidConfig(format!("writing {}: {e}", optim_path.display()))
-        })?;
+        imagen_weights::save_tensors(tmp.join("optimizer.safetensors"), tensors)?;
 
         let state = CheckpointState {
             step: self.step,

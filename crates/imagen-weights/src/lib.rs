@@ -32,3 +32,4 @@ pub use error::WeightsError;
 pub use load::LoadSpec;
 pub use params::count_params;
 pub use rename::Rename;
+pub use save::save_tensors;

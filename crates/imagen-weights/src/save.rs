@@ -47,42 +47,54 @@ impl LoadSpec {
             };
             tensors.push((key, data));
         }
-        tensors.sort_by(|a, b| a.0.cmp(&b.0));
-        let views = tensors
-            .iter()
-            .map(|(key, data)| {
-                let view = TensorView::new(
-                    st_dtype(key, data.dtype)?,
-                    data.shape.to_vec(),
-                    data.as_bytes(),
-                )
-                .map_err(|e| WeightsError::Load {
-                    key: key.clone(),
-                    reason: e.to_string(),
-                })?;
-                Ok((key.as_str(), view))
-            })
-            .collect::<Result<Vec<_>, WeightsError>>()?;
-        let tmp = path.with_extension("safetensors.tmp");
-        let io = |source| WeightsError::Io {
-            path: tmp.clone(),
-            source,
-        };
-        let bytes = safetensors::serialize(views, None).map_err(|e| WeightsError::InvalidFile {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-        {
-            use std::io::Write;
-            let mut file = std::fs::File::create(&tmp).map_err(io)?;
-            file.write_all(&bytes).map_err(io)?;
-            file.sync_all().map_err(io)?;
-        }
-        std::fs::rename(&tmp, path).map_err(|source| WeightsError::Io {
-            path: path.to_path_buf(),
-            source,
-        })
+        save_tensors(path, tensors)
     }
+}
+
+/// Writes named tensors (any float or integer dtype) to the safetensors file
+/// `path`, keys sorted, through `path` + `.tmp` and a rename so a crash never
+/// leaves a half-written file under `path`. [`LoadSpec::save`] and
+/// optimiser-state checkpoints write through it.
+pub fn save_tensors(
+    path: impl AsRef<Path>,
+    mut tensors: Vec<(String, TensorData)>,
+) -> Result<(), WeightsError> {
+    let path = path.as_ref();
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    let views = tensors
+        .iter()
+        .map(|(key, data)| {
+            let view = TensorView::new(
+                st_dtype(key, data.dtype)?,
+                data.shape.to_vec(),
+                data.as_bytes(),
+            )
+            .map_err(|e| WeightsError::Load {
+                key: key.clone(),
+                reason: e.to_string(),
+            })?;
+            Ok((key.as_str(), view))
+        })
+        .collect::<Result<Vec<_>, WeightsError>>()?;
+    let tmp = path.with_extension("safetensors.tmp");
+    let io = |source| WeightsError::Io {
+        path: tmp.clone(),
+        source,
+    };
+    let bytes = safetensors::serialize(views, None).map_err(|e| WeightsError::InvalidFile {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&tmp).map_err(io)?;
+        file.write_all(&bytes).map_err(io)?;
+        file.sync_all().map_err(io)?;
+    }
+    std::fs::rename(&tmp, path).map_err(|source| WeightsError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn st_dtype(key: &str, dtype: DType) -> Result<Dtype, WeightsError> {
