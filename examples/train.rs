@@ -10,8 +10,8 @@
 //! (`{"image": ..., "caption": ...}` per line) or `--shapes N` (the
 //! procedural shapes dataset). Captions are encoded once into
 //! `<out>/embeddings` (T5 never runs during training). Writes
-//! `<out>/checkpoints/step-*` (the last 3), `<out>/log.csv` and, at the end,
-//! `<out>/unet-ema` (diffusers layout, loadable by the pipeline).
+//! `<out>/checkpoints/step-*` (the last 3), `<out>/log.csv` and, at every
+//! checkpoint, `<out>/unet-ema` (diffusers layout, loadable by the pipeline).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -20,13 +20,18 @@ use std::time::Instant;
 use burn::backend::Autodiff;
 use burn::tensor::{Int, Tensor};
 use clap::{Parser, ValueEnum};
+use imagen::diffusion::PredictionType;
+use imagen::pipeline::{
+    Cascade, GenerateRequest, SamplerKind, Stage as CascadeStage, StageSettings, grid, save_png,
+};
 use imagen::text::TextEncoder;
 use imagen::train::data::{
     DataLoaderConfig, EmbeddingCache, EmbeddingCacheConfig, FolderDataset, ImageTextSource,
     JsonlDataset, ShapesDataset,
 };
 use imagen::train::{
-    LOG_SNR_EDGES, NullText, StageKind, TrainBatch, TrainConfig, Trainer, latest_checkpoint,
+    LOG_SNR_EDGES, LrSchedule, NullText, StageKind, TrainBatch, TrainConfig, TrainObjective,
+    Trainer, latest_checkpoint,
 };
 use imagen::unet::{UNet, UNetConfig};
 use imagen::{DefaultBackend, default_device};
@@ -67,6 +72,11 @@ struct Args {
     /// Training resolution.
     #[arg(long, default_value_t = 64)]
     resolution: usize,
+    /// Train on random crops of this side, taken after resizing to
+    /// --resolution (super-resolution stages; --lowres is then the crop's
+    /// low-resolution side).
+    #[arg(long)]
+    crop: Option<u32>,
     /// Super-resolution input side.
     #[arg(long, default_value_t = 64)]
     lowres: usize,
@@ -88,6 +98,18 @@ struct Args {
     /// Warm-up steps.
     #[arg(long, default_value_t = 500)]
     warmup: usize,
+    /// Decay the learning rate along a cosine to this value (default: constant).
+    #[arg(long)]
+    min_lr: Option<f64>,
+    /// EMA decay.
+    #[arg(long, default_value_t = 0.9999)]
+    ema_decay: f64,
+    /// Predict `v` instead of the noise.
+    #[arg(long)]
+    v_prediction: bool,
+    /// Min-SNR-gamma loss weighting.
+    #[arg(long)]
+    min_snr: Option<f64>,
     /// U-Net preset (demo_base, demo_sr, tiny_base, tiny_sr) unless --unet-config or --init.
     #[arg(long)]
     preset: Option<String>,
@@ -106,6 +128,13 @@ struct Args {
     /// Seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Every N steps, sample a grid with the EMA weights into
+    /// `<out>/samples/step-N.png` (base stages; 0: never).
+    #[arg(long, default_value_t = 0)]
+    sample_every: usize,
+    /// Prompts of the sample grid, separated by `|` (default: the first 8 captions).
+    #[arg(long)]
+    sample_prompts: Option<String>,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -139,7 +168,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         start.elapsed(),
         cache.truncated()
     );
-    drop(encoder);
+    // Kept only to sample preview grids.
+    let mut encoder = (args.sample_every > 0).then_some(encoder);
     let text_dim = cache.d_model();
 
     let stage = match args.stage {
@@ -149,13 +179,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             max_noise_level: args.max_noise_level,
         },
     };
-    let mut config = TrainConfig::new(stage, args.resolution);
+    let side = args.crop.map_or(args.resolution, |c| c as usize);
+    let mut config = TrainConfig::new(stage, side);
     config.batch_size = args.batch;
     config.grad_accumulation = args.accumulate;
     config.steps = args.steps;
     config.lr = args.lr;
     config.warmup_steps = args.warmup;
     config.seed = args.seed;
+    config.ema_decay = args.ema_decay;
+    config.min_snr_gamma = args.min_snr;
+    if let Some(min_lr) = args.min_lr {
+        config.lr_schedule = LrSchedule::Cosine { min_lr };
+    }
+    if args.v_prediction {
+        config.objective = TrainObjective::V;
+    }
 
     let checkpoints = args.out.join("checkpoints");
     let (mut trainer, position) = match latest_checkpoint(&checkpoints).filter(|_| args.resume) {
@@ -191,10 +230,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
 
-    let mut loader = DataLoaderConfig::new(args.batch, args.resolution as u32)
-        .with_seed(args.seed)
-        .init(&source)?;
+    let mut loader_config =
+        DataLoaderConfig::new(args.batch, args.resolution as u32).with_seed(args.seed);
+    loader_config.crop = args.crop;
+    let mut loader = loader_config.init(&source)?;
     loader.seek(position);
+    let mut preview = match (encoder.take(), args.stage) {
+        (Some(encoder), Stage::Base) => {
+            let prompts: Vec<String> = match &args.sample_prompts {
+                Some(p) => p.split('|').map(|s| s.trim().to_string()).collect(),
+                None => (0..source.len().min(8))
+                    .map(|i| source.caption(i))
+                    .collect::<Result<_, _>>()?,
+            };
+            Some((
+                preview_cascade(encoder, &trainer, args.resolution, &device)?,
+                prompts,
+            ))
+        }
+        (Some(_), Stage::Sr) => {
+            eprintln!("note: --sample-every draws grids for base stages only");
+            None
+        }
+        (None, _) => None,
+    };
     let null = cache.null()?;
     let (l, d) = (cache.max_length(), text_dim);
     let null = NullText {
@@ -276,6 +335,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         bar.inc(1);
         if trainer.step % args.save_every == 0 || trainer.step == args.steps {
             trainer.save(&checkpoints, loader.position(), 3)?;
+            // The EMA weights in the diffusers layout, ready for a cascade.
+            trainer
+                .ema
+                .save_dir(&trainer.unet_config, args.out.join("unet-ema"), None)?;
+        }
+        if let Some((cascade, prompts)) = &mut preview
+            && trainer.step % args.sample_every == 0
+        {
+            cascade.stages[0].unet = trainer.ema.clone();
+            let out = cascade.generate(
+                &GenerateRequest::batch(prompts.clone()).seed(0),
+                &mut |_| {},
+            )?;
+            let path = args
+                .out
+                .join("samples")
+                .join(format!("step-{:08}.png", trainer.step));
+            std::fs::create_dir_all(args.out.join("samples"))?;
+            save_png(&grid(&out.images, 4)?, &path)?;
         }
     }
     bar.finish();
@@ -285,9 +363,40 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             loader.skipped_corrupt()
         );
     }
-    trainer
-        .ema
-        .save_dir(&trainer.unet_config, args.out.join("unet-ema"), None)?;
     eprintln!("wrote {}", args.out.join("unet-ema").display());
     Ok(())
+}
+
+/// A one-stage cascade sampling the EMA U-Net as the trainer sees it: the
+/// training noise schedule, DPM-Solver++ in 25 steps, guidance 4, dynamic
+/// thresholding.
+fn preview_cascade(
+    encoder: TextEncoder<DefaultBackend>,
+    trainer: &Trainer<B>,
+    resolution: usize,
+    device: &burn::tensor::Device<DefaultBackend>,
+) -> Result<Cascade<DefaultBackend>, Box<dyn std::error::Error>> {
+    let mut scheduler = trainer.config.noise_schedule.clone();
+    scheduler.prediction_type = match trainer.config.objective {
+        TrainObjective::Eps => PredictionType::Epsilon,
+        TrainObjective::V => PredictionType::VPrediction,
+    };
+    scheduler.thresholding = true;
+    scheduler.dynamic_thresholding_ratio = 0.95;
+    scheduler.sample_max_value = 1.5;
+    let stage = CascadeStage {
+        name: "preview".into(),
+        unet: trainer.ema.clone(),
+        unet_config: trainer.unet_config.clone(),
+        scheduler,
+        noising: None,
+        resolution,
+        defaults: StageSettings {
+            steps: 25,
+            guidance_scale: 4.0,
+            sampler: SamplerKind::DpmSolver,
+            noise_level: None,
+        },
+    };
+    Ok(Cascade::new(encoder, vec![stage], device)?)
 }

@@ -59,6 +59,9 @@ pub enum TrainError {
     /// Noise schedules.
     #[error(transparent)]
     Diffusion(#[from] imagen_diffusion::DiffusionError),
+    /// The tokenizer or text encoder.
+    #[error(transparent)]
+    Text(#[from] imagen_text::TextError),
 }
 
 pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> TrainError {

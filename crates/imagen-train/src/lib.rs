@@ -18,6 +18,7 @@ pub mod data;
 mod error;
 mod objective;
 mod params;
+pub mod text;
 mod trainer;
 
 pub use checkpoint::{CheckpointState, latest_checkpoint};

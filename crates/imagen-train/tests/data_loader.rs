@@ -196,3 +196,44 @@ fn rejects_bad_settings() {
             .is_err()
     );
 }
+
+#[test]
+fn crops_are_windows_of_the_full_image_and_resume_exactly() {
+    let data = shapes(10);
+    let full = DataLoaderConfig::new(4, 8).with_seed(2);
+    let cropped = full.clone().with_crop(5);
+    assert_eq!(cropped.output_size(), 5);
+    let whole = take(&mut full.init(&data).unwrap(), 3);
+    let mut loader = cropped.init(&data).unwrap();
+    let crops = take(&mut loader, 3);
+    let mut corners = std::collections::BTreeSet::new();
+    for (w, c) in whole.iter().zip(&crops) {
+        assert_eq!(w.indices, c.indices);
+        assert_eq!(c.images.shape.as_slice(), &[4, 3, 5, 5]);
+        let (w, c) = (
+            w.images.as_slice::<f32>().unwrap(),
+            c.images.as_slice::<f32>().unwrap(),
+        );
+        for e in 0..4 {
+            // Find the window of the full image the crop came from.
+            let at = |x: usize, y: usize, ch: usize| w[e * 192 + ch * 64 + y * 8 + x];
+            let crop = &c[e * 75..(e + 1) * 75];
+            let corner = (0..4)
+                .flat_map(|y| (0..4).map(move |x| (x, y)))
+                .find(|&(x0, y0)| {
+                    (0..3).all(|ch| {
+                        (0..5).all(|y| {
+                            (0..5).all(|x| at(x0 + x, y0 + y, ch) == crop[ch * 25 + y * 5 + x])
+                        })
+                    })
+                });
+            corners.insert(corner.expect("the crop is a window of the image"));
+        }
+    }
+    assert!(corners.len() > 1, "crops move: {corners:?}");
+    let mut resumed = cropped.init(&data).unwrap();
+    resumed.seek(0);
+    assert!(same(&crops, &take(&mut resumed, 3)));
+    assert!(full.clone().with_crop(9).init(&data).is_err());
+    assert!(full.with_crop(0).init(&data).is_err());
+}

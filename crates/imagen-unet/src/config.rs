@@ -242,6 +242,13 @@ pub struct UNetConfig {
     /// Must be null.
     #[serde(default)]
     pub num_class_embeds: Option<usize>,
+    /// Efficient U-Nets only (not a diffusers key): concatenate the input
+    /// convolution's output to the last UBlock's before the output
+    /// convolution (imagen-pytorch's `init_conv_to_final_conv_residual`).
+    /// DBlocks downsample first, so without it no path keeps full
+    /// resolution and per-pixel noise cannot be predicted exactly.
+    #[serde(default)]
+    pub conv_in_skip: bool,
 }
 
 mod d {
@@ -396,6 +403,13 @@ impl UNetConfig {
                 "down_block_types",
                 &self.down_block_types,
                 "Efficient (DBlock / UBlock) and IF block types cannot be mixed in one U-Net",
+            ));
+        }
+        if self.conv_in_skip && !efficient {
+            return Err(unsupported(
+                "conv_in_skip",
+                self.conv_in_skip,
+                "only Efficient U-Nets take it (the IF layout already skips from conv_in)",
             ));
         }
         let lists: [(&'static str, bool); 5] = [

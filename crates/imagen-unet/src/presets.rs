@@ -67,12 +67,19 @@ fn block_types(
     )
 }
 
-/// An IF-layout base U-Net: the first level without attention, the others
-/// with self + text attention after every residual block.
-fn base(text_dim: usize, channels: &[usize], layers: usize, groups: usize, head: usize) -> Value {
+/// An IF-layout base U-Net: levels from `first_attention` on with self +
+/// text attention after every residual block, the ones above without.
+fn base(
+    text_dim: usize,
+    channels: &[usize],
+    layers: usize,
+    groups: usize,
+    head: usize,
+    first_attention: usize,
+) -> Value {
     let (down, up) = block_types(
         channels.len(),
-        |level| level > 0,
+        |level| level >= first_attention,
         ["ResnetDownsampleBlock2D", "SimpleCrossAttnDownBlock2D"],
         ["ResnetUpsampleBlock2D", "SimpleCrossAttnUpBlock2D"],
     );
@@ -90,7 +97,9 @@ fn base(text_dim: usize, channels: &[usize], layers: usize, groups: usize, head:
 }
 
 /// An Efficient U-Net for super-resolution: attention (or text-only
-/// attention) at the lowest level alone.
+/// attention) at the levels from `first_attention` on (the paper: the
+/// lowest alone).
+#[allow(clippy::too_many_arguments)]
 fn efficient(
     text_dim: usize,
     channels: &[usize],
@@ -99,15 +108,18 @@ fn efficient(
     head: usize,
     size: usize,
     self_attention: bool,
+    first_attention: usize,
 ) -> Value {
     let n = channels.len();
     let (down, up) = block_types(
         n,
-        |level| level == n - 1,
+        |level| level >= first_attention,
         ["EfficientDownBlock2D", "EfficientCrossAttnDownBlock2D"],
         ["EfficientUpBlock2D", "EfficientCrossAttnUpBlock2D"],
     );
-    let only_cross: Vec<bool> = (0..n).map(|i| i == n - 1 && !self_attention).collect();
+    let only_cross: Vec<bool> = (0..n)
+        .map(|i| i >= first_attention && !self_attention)
+        .collect();
     merge(
         common(text_dim, channels, groups),
         json!({
@@ -130,7 +142,7 @@ impl UNetConfig {
     /// The paper's base 64x64 model: 512 channels x (1, 2, 3, 4), three
     /// residual blocks per level, self + text attention at 32, 16 and 8 pixels.
     pub fn imagen_base_64(text_dim: usize) -> Self {
-        build(base(text_dim, &[512, 1024, 1536, 2048], 3, 32, 64))
+        build(base(text_dim, &[512, 1024, 1536, 2048], 3, 32, 64, 1))
     }
 
     /// The paper's 64->256 Efficient U-Net: 128 channels x (1, 2, 4, 8),
@@ -144,6 +156,7 @@ impl UNetConfig {
             64,
             256,
             true,
+            3,
         ))
     }
 
@@ -158,17 +171,37 @@ impl UNetConfig {
             64,
             1024,
             false,
+            3,
         ))
     }
 
-    /// The demo cascade's base 64x64 model (small enough to train on a CPU).
+    /// The demo cascade's base 64x64 model, small enough to train on a CPU:
+    /// the Efficient U-Net layout (DBlocks downsample first, so no residual
+    /// block runs at 64 x 64) with 3 input channels and no noise-level
+    /// embedding, self + text attention at 8 x 8 and 4 x 4, and the
+    /// full-resolution path of [`UNetConfig::conv_in_skip`]. At equal width
+    /// it trains about 4x faster on a CPU than the IF layout.
     pub fn demo_base(text_dim: usize) -> Self {
-        build(base(text_dim, &[64, 128, 192], 2, 16, 32))
+        let sr = efficient(
+            text_dim,
+            &[32, 64, 128, 128],
+            &[1, 2, 2, 2],
+            8,
+            32,
+            64,
+            true,
+            2,
+        );
+        build(merge(
+            sr,
+            json!({"in_channels": 3, "class_embed_type": null, "conv_in_skip": true}),
+        ))
     }
 
-    /// The demo cascade's 64->256 Efficient U-Net.
+    /// The demo cascade's 64->256 Efficient U-Net, with the full-resolution
+    /// path of [`UNetConfig::conv_in_skip`].
     pub fn demo_sr(text_dim: usize) -> Self {
-        build(efficient(
+        let sr = efficient(
             text_dim,
             &[32, 64, 128, 128],
             &[1, 2, 2, 2],
@@ -176,17 +209,19 @@ impl UNetConfig {
             32,
             256,
             true,
-        ))
+            3,
+        );
+        build(merge(sr, json!({"conv_in_skip": true})))
     }
 
     /// A tiny base U-Net for tests (16x16 inputs work).
     pub fn tiny_base(text_dim: usize) -> Self {
-        build(base(text_dim, &[16, 32], 1, 8, 8))
+        build(base(text_dim, &[16, 32], 1, 8, 8, 1))
     }
 
     /// A tiny Efficient U-Net for tests (inputs divisible by 4).
     pub fn tiny_sr(text_dim: usize) -> Self {
-        build(efficient(text_dim, &[16, 32], &[1, 2], 8, 8, 16, false))
+        build(efficient(text_dim, &[16, 32], &[1, 2], 8, 8, 16, false, 1))
     }
 }
 

@@ -51,6 +51,8 @@ pub struct UNet<B: Backend> {
     freq_shift: f32,
     #[module(skip)]
     efficient: bool,
+    #[module(skip)]
+    conv_in_skip: bool,
 }
 
 impl UNetConfig {
@@ -148,6 +150,8 @@ impl UNetConfig {
         let encoder_hid_proj = self
             .encoder_hid_dim
             .map(|d| LinearConfig::new(d, self.cross_attention_dim.get(0)).init(device));
+        // With `conv_in_skip`, the output head also reads conv_in's features.
+        let head_channels = if self.conv_in_skip { 2 * c[0] } else { c[0] };
         Ok(UNet {
             conv_in: conv(self.in_channels, c[0], self.conv_in_kernel),
             time_embedding: TimestepEmbedding::new(c[0], temb, act, device),
@@ -157,16 +161,17 @@ impl UNetConfig {
             down_blocks,
             mid_block: MidBlock::new(&mid, c[n - 1], device),
             up_blocks,
-            conv_norm_out: GroupNormConfig::new(groups, c[0])
+            conv_norm_out: GroupNormConfig::new(groups, head_channels)
                 .with_epsilon(self.norm_eps)
                 .init(device),
-            conv_out: conv(c[0], self.out_channels, self.conv_out_kernel),
+            conv_out: conv(head_channels, self.out_channels, self.conv_out_kernel),
             act,
             time_embed_act,
             time_proj_dim: c[0],
             flip_sin_to_cos: self.flip_sin_to_cos,
             freq_shift: self.freq_shift as f32,
             efficient,
+            conv_in_skip: self.conv_in_skip,
         })
     }
 }
@@ -242,12 +247,16 @@ impl<B: Backend> UNet<B> {
         } else {
             vec![h.clone()]
         };
+        let init = self.conv_in_skip.then(|| h.clone());
         for block in &self.down_blocks {
             h = block.forward(h, &emb, &ctx, &mut skips);
         }
         h = self.mid_block.forward(h, &emb, &ctx);
         for block in &self.up_blocks {
             h = block.forward(h, &emb, &ctx, &mut skips);
+        }
+        if let Some(init) = init {
+            h = Tensor::cat(vec![h, init], 1);
         }
         self.conv_out
             .forward(self.act.forward(self.conv_norm_out.forward(h)))

@@ -155,3 +155,29 @@ fn tiny_preset_trains_under_autodiff_ndarray() {
     eprintln!("loss {start:.4} -> {end:.4}");
     assert!(end < 0.5 * start, "{start} -> {end}");
 }
+
+#[test]
+fn conv_in_skip_gives_efficient_unets_a_full_resolution_path() {
+    let device = Default::default();
+    let mut config = UNetConfig::tiny_sr(24);
+    config.conv_in_skip = true;
+    let unet = config.init::<Flex>(&device).unwrap();
+    let plain = params(&UNetConfig::tiny_sr(24));
+    // The output head reads twice the channels: GroupNorm and conv_out grow.
+    let c0 = config.block_out_channels[0];
+    assert_eq!(count_params(unet.clone()).0, plain + 2 * c0 + 3 * c0 * 9);
+    let x = Tensor::<Flex, 4>::random([1, 6, 16, 16], Distribution::Normal(0.0, 1.0), &device);
+    let text = Tensor::<Flex, 3>::random([1, 5, 24], Distribution::Normal(0.0, 1.0), &device);
+    let out = unet.forward(x, &[10.0], text, None, Some(&[0.0]));
+    assert_eq!(out.dims(), [1, 3, 16, 16]);
+    // The IF layout already has the path; asking for it again is an error naming the key.
+    let mut bad = UNetConfig::tiny_base(24);
+    bad.conv_in_skip = true;
+    assert!(
+        bad.validate()
+            .unwrap_err()
+            .to_string()
+            .contains("conv_in_skip")
+    );
+    assert!(UNetConfig::demo_base(128).conv_in_skip && UNetConfig::demo_sr(128).conv_in_skip);
+}

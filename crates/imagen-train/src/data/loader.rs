@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use burn::tensor::TensorData;
 use serde::{Deserialize, Serialize};
 
-use super::seed::{FLIP, PERMUTATION, derive, permutation};
+use super::seed::{CROP, FLIP, PERMUTATION, derive, permutation};
 use super::{DataError, ImageTextSource, prepare};
 
 /// Settings of a [`DataLoader`].
@@ -24,6 +24,11 @@ pub struct DataLoaderConfig {
     /// Threads decoding one batch; 0 and 1 decode on the calling thread
     /// (default 1). The stream does not depend on it.
     pub workers: usize,
+    /// A random `crop` x `crop` window of each example, taken after resizing
+    /// to `resolution` (default none: the whole image). Super-resolution
+    /// stages are fully convolutional and train on crops, as Imagen's
+    /// 256 -> 1024 model trained on 256 x 256 crops.
+    pub crop: Option<u32>,
 }
 
 impl Default for DataLoaderConfig {
@@ -34,6 +39,7 @@ impl Default for DataLoaderConfig {
             seed: 0,
             random_flip: false,
             workers: 1,
+            crop: None,
         }
     }
 }
@@ -64,6 +70,17 @@ impl DataLoaderConfig {
     pub fn with_workers(mut self, workers: usize) -> Self {
         self.workers = workers;
         self
+    }
+
+    /// Takes a random `crop` x `crop` window of each resized example.
+    pub fn with_crop(mut self, crop: u32) -> Self {
+        self.crop = Some(crop);
+        self
+    }
+
+    /// Side of the batch's images: the crop, or else the resolution.
+    pub fn output_size(&self) -> u32 {
+        self.crop.unwrap_or(self.resolution)
     }
 
     /// A loader over `source`; see [`DataLoader::new`].
@@ -132,18 +149,33 @@ pub struct DataLoader<S> {
 /// A decoded example: pixels and caption.
 type Loaded = Result<(Vec<f32>, String), DataError>;
 
+/// What one stream slot decodes: the source index, whether to mirror it,
+/// and the top-left corner of its crop.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    index: usize,
+    flip: bool,
+    corner: (usize, usize),
+}
+
 impl<S: ImageTextSource> DataLoader<S> {
     /// A loader at position 0.
     ///
     /// # Errors
-    /// [`DataError::InvalidConfig`] for a zero batch size or resolution or
-    /// an empty source.
+    /// [`DataError::InvalidConfig`] for a zero batch size or resolution, a
+    /// crop of zero or larger than the resolution, or an empty source.
     pub fn new(source: S, config: DataLoaderConfig) -> Result<Self, DataError> {
         if config.batch_size == 0 {
             return Err(DataError::invalid("batch_size", "must be positive"));
         }
         if config.resolution == 0 {
             return Err(DataError::invalid("resolution", "must be positive"));
+        }
+        if config.crop.is_some_and(|c| c == 0 || c > config.resolution) {
+            return Err(DataError::invalid(
+                "crop",
+                "must be positive and at most the resolution",
+            ));
         }
         if source.is_empty() {
             return Err(DataError::invalid("source", "it has no examples"));
@@ -211,7 +243,7 @@ impl<S: ImageTextSource> DataLoader<S> {
     }
 
     fn fill_batch(&mut self) -> Result<Batch, DataError> {
-        let (size, r) = (self.config.batch_size, self.config.resolution as usize);
+        let (size, r) = (self.config.batch_size, self.config.output_size() as usize);
         let len = self.source.len();
         if len == 0 {
             return Err(DataError::invalid("source", "it has no examples"));
@@ -226,20 +258,20 @@ impl<S: ImageTextSource> DataLoader<S> {
             while slots.len() < size - indices.len() {
                 let slot = self.slot(self.position, len);
                 self.position += 1;
-                if !self.corrupt.contains_key(&slot.0) {
+                if !self.corrupt.contains_key(&slot.index) {
                     slots.push(slot);
                 }
             }
-            for (&(index, flip), loaded) in slots.iter().zip(self.load(&slots)) {
+            for (slot, loaded) in slots.iter().zip(self.load(&slots)) {
                 match loaded {
                     Ok((image, caption)) => {
                         pixels.extend_from_slice(&image);
                         captions.push(caption);
-                        indices.push(index);
-                        flipped.push(flip);
+                        indices.push(slot.index);
+                        flipped.push(slot.flip);
                     }
                     Err(e) if e.is_unreadable_example() => {
-                        self.corrupt.insert(index, e.to_string());
+                        self.corrupt.insert(slot.index, e.to_string());
                     }
                     Err(e) => return Err(e),
                 }
@@ -253,8 +285,8 @@ impl<S: ImageTextSource> DataLoader<S> {
         })
     }
 
-    /// Source index and flip of stream slot `position` for a source of `len`.
-    fn slot(&mut self, position: u64, len: usize) -> (usize, bool) {
+    /// Source index, flip and crop of stream slot `position` for a source of `len`.
+    fn slot(&mut self, position: u64, len: usize) -> Slot {
         let (epoch, offset) = (position / len as u64, (position % len as u64) as usize);
         let seed = self.config.seed;
         let order = match &mut self.order {
@@ -265,7 +297,14 @@ impl<S: ImageTextSource> DataLoader<S> {
             }
         };
         let flip = self.config.random_flip && derive(FLIP, &[seed, epoch, offset as u64]) & 1 == 1;
-        (order[offset], flip)
+        let span = (self.config.resolution - self.config.output_size()) as u64 + 1;
+        let bits = derive(CROP, &[seed, epoch, offset as u64]);
+        let corner = ((bits % span) as usize, ((bits >> 32) % span) as usize);
+        Slot {
+            index: order[offset],
+            flip,
+            corner,
+        }
     }
 
     fn check_readable_left(&self, len: usize) -> Result<(), DataError> {
@@ -279,11 +318,13 @@ impl<S: ImageTextSource> DataLoader<S> {
     }
 
     /// Decodes and prepares `slots`, on `workers` threads when asked.
-    fn load(&self, slots: &[(usize, bool)]) -> Vec<Loaded> {
+    fn load(&self, slots: &[Slot]) -> Vec<Loaded> {
         let (source, resolution) = (&self.source, self.config.resolution);
-        let load = move |&(index, flip): &(usize, bool)| -> Loaded {
-            let pixels = prepare(&source.image(index)?, resolution, flip)?;
-            Ok((pixels, source.caption(index)?))
+        let crop = self.config.output_size() as usize;
+        let load = move |slot: &Slot| -> Loaded {
+            let pixels = prepare(&source.image(slot.index)?, resolution, slot.flip)?;
+            let pixels = crop_chw(pixels, resolution as usize, crop, slot.corner);
+            Ok((pixels, source.caption(slot.index)?))
         };
         let workers = self.config.workers.clamp(1, slots.len().max(1));
         if workers == 1 {
@@ -300,6 +341,20 @@ impl<S: ImageTextSource> DataLoader<S> {
                 .collect()
         })
     }
+}
+
+/// The `crop` x `crop` window at `(x, y)` of a `[3, side, side]` image.
+fn crop_chw(pixels: Vec<f32>, side: usize, crop: usize, (x, y): (usize, usize)) -> Vec<f32> {
+    if crop == side {
+        return pixels;
+    }
+    let mut out = Vec::with_capacity(3 * crop * crop);
+    for plane in pixels.chunks_exact(side * side) {
+        for row in plane.chunks_exact(side).skip(y).take(crop) {
+            out.extend_from_slice(&row[x..x + crop]);
+        }
+    }
+    out
 }
 
 impl<S: ImageTextSource> Iterator for DataLoader<S> {

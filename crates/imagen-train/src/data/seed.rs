@@ -10,6 +10,8 @@ pub(crate) const PERMUTATION: u64 = 0x7065_726d_7574_6521;
 /// See [`PERMUTATION`].
 pub(crate) const FLIP: u64 = 0x666c_6970_666c_6970;
 /// See [`PERMUTATION`].
+pub(crate) const CROP: u64 = 0x6372_6f70_6372_6f70;
+/// See [`PERMUTATION`].
 pub(crate) const SCENE: u64 = 0x7363_656e_6573_6565;
 
 const GOLDEN_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;

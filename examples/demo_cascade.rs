@@ -1,0 +1,162 @@
+//! Assembles a cascade directory (`manifest.json`, our format) from a text
+//! encoder directory and trained U-Nets, e.g. the demo cascade:
+//!
+//! ```text
+//! cargo run --release --example demo_cascade -- --text runs/text \
+//!     --base runs/base/unet-ema --sr runs/sr/unet-ema --out models/demo
+//! ```
+//! The stages sample with the schedule they were trained with (`imagen-train`'s
+//! default, `squaredcos_cap_v2` over 1000 steps, predicting the noise, or `v` with
+//! `--v-prediction`) and DPM-Solver++, with dynamic thresholding (ratio 0.95,
+//! bound 1.5) in the base stage and clipping in super-resolution; weights are
+//! stored in f16.
+
+use std::path::PathBuf;
+
+use burn::tensor::DType;
+use clap::Parser;
+use imagen::diffusion::SchedulerConfig;
+use imagen::pipeline::{Cascade, SamplerKind, Stage, StageSettings, TextSource};
+use imagen::text::TextEncoder;
+use imagen::unet::{UNet, UNetConfig};
+use imagen::{DefaultBackend, default_device};
+
+#[derive(Parser)]
+#[command(about = "Assemble a cascade directory from trained parts")]
+struct Args {
+    /// T5 directory (config.json, model.safetensors, tokenizer.json).
+    #[arg(long)]
+    text: PathBuf,
+    /// Token length the stages were trained with.
+    #[arg(long, default_value_t = 40)]
+    max_length: usize,
+    /// Base U-Net directory (diffusers layout).
+    #[arg(long)]
+    base: PathBuf,
+    /// Base resolution.
+    #[arg(long, default_value_t = 64)]
+    base_resolution: usize,
+    /// Super-resolution U-Net directory.
+    #[arg(long)]
+    sr: Option<PathBuf>,
+    /// Super-resolution output side.
+    #[arg(long, default_value_t = 256)]
+    sr_resolution: usize,
+    /// The U-Nets predict v.
+    #[arg(long)]
+    v_prediction: bool,
+    /// Default base steps and guidance.
+    #[arg(long, default_value_t = 25)]
+    base_steps: usize,
+    #[arg(long, default_value_t = 4.0)]
+    base_guidance: f64,
+    /// Default super-resolution steps, guidance and augmentation level.
+    #[arg(long, default_value_t = 10)]
+    sr_steps: usize,
+    #[arg(long, default_value_t = 1.0)]
+    sr_guidance: f64,
+    #[arg(long, default_value_t = 100)]
+    sr_noise_level: usize,
+    /// Output cascade directory.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    let device = default_device();
+    let prediction = if args.v_prediction {
+        "v_prediction"
+    } else {
+        "epsilon"
+    };
+    // Imagen's dynamic thresholding of x0 in the base stage (IF's settings),
+    // plain clipping to [-1, 1] in super-resolution.
+    let schedule = |max: f64| -> serde_json::Result<SchedulerConfig> {
+        serde_json::from_value(serde_json::json!({
+            "beta_schedule": "squaredcos_cap_v2",
+            "prediction_type": prediction,
+            "thresholding": true,
+            "dynamic_thresholding_ratio": 0.95,
+            "sample_max_value": max,
+        }))
+    };
+    let (base_schedule, sr_schedule) = (schedule(1.5)?, schedule(1.0)?);
+    let noising: SchedulerConfig =
+        serde_json::from_value(serde_json::json!({"beta_schedule": "squaredcos_cap_v2"}))?;
+    let stage = |name: &str,
+                 dir: &PathBuf,
+                 resolution,
+                 defaults|
+     -> Result<Stage<DefaultBackend>, Box<dyn std::error::Error>> {
+        let unet_config = UNetConfig::from_file(dir.join("config.json"))?;
+        let unet = UNet::from_dir(dir, &device)?;
+        let sr = unet_config.class_embed_type.is_some();
+        Ok(Stage {
+            name: name.into(),
+            unet,
+            unet_config,
+            scheduler: if sr {
+                sr_schedule.clone()
+            } else {
+                base_schedule.clone()
+            },
+            noising: sr.then(|| noising.clone()),
+            resolution,
+            defaults,
+        })
+    };
+    let mut stages = vec![stage(
+        "base",
+        &args.base,
+        args.base_resolution,
+        StageSettings {
+            steps: args.base_steps,
+            guidance_scale: args.base_guidance,
+            sampler: SamplerKind::DpmSolver,
+            noise_level: None,
+        },
+    )?];
+    if let Some(sr) = &args.sr {
+        stages.push(stage(
+            "sr",
+            sr,
+            args.sr_resolution,
+            StageSettings {
+                steps: args.sr_steps,
+                guidance_scale: args.sr_guidance,
+                sampler: SamplerKind::DpmSolver,
+                noise_level: Some(args.sr_noise_level),
+            },
+        )?);
+    }
+    let text = TextEncoder::<DefaultBackend>::from_dir(&args.text, &device)?
+        .with_max_length(args.max_length);
+    let mut cascade = Cascade::new(text, stages, &device)?;
+    cascade.text_source = Some(TextSource {
+        model_dir: args.text.clone(),
+        tokenizer: args.text.join("tokenizer.json"),
+    });
+    cascade.save(&args.out, Some(DType::F16))?;
+    let bytes: u64 = walk(&args.out)?;
+    println!(
+        "wrote {} ({:.1} MB)",
+        args.out.display(),
+        bytes as f64 / 1e6
+    );
+    Ok(())
+}
+
+/// Total size of the files under `dir`.
+fn walk(dir: &std::path::Path) -> std::io::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        total += if entry.file_type()?.is_dir() {
+            walk(&entry.path())?
+        } else {
+            entry.metadata()?.len()
+        };
+    }
+    Ok(total)
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Trains the demo cascade shipped in models/demo, on the CPU, from scratch:
+# text encoder (tokenizer + masked-token pre-training), base 64x64 U-Net,
+# 64->256 super-resolution U-Net (trained on 64x64 crops), then assembles
+# the cascade. Re-running resumes both U-Nets from their last checkpoints.
+#
+#   bash tools/demo/train.sh [BASE_STEPS] [SR_STEPS]
+#
+# The two U-Nets train at the same time: burn-flex keeps about one core
+# busy per training process.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BASE_STEPS=${1:-20000}
+SR_STEPS=${2:-20000}
+RUNS=${RUNS:-runs}
+EX=target/release/examples
+cargo build --release --example demo_text_encoder --example train --example demo_cascade
+
+[ -f "$RUNS/text/model.safetensors" ] ||
+  "$EX/demo_text_encoder" --out "$RUNS/text" --pretrain-steps 1500 --seed 0
+
+common=(--text-encoder "$RUNS/text" --max-length 40 --shapes 50000 --batch 16
+  --lr 2e-4 --warmup 200 --ema-decay 0.999 --min-snr 5 --save-every 250 --resume)
+"$EX/train" --stage base --out "$RUNS/base" --resolution 64 --steps "$BASE_STEPS" \
+  --preset demo_base "${common[@]}" > "$RUNS/base.log" 2>&1 &
+"$EX/train" --stage sr --out "$RUNS/sr" --resolution 256 --crop 64 --lowres 16 \
+  --max-noise-level 250 --steps "$SR_STEPS" --preset demo_sr --seed 1 "${common[@]}" \
+  > "$RUNS/sr.log" 2>&1 &
+wait
+
+"$EX/demo_cascade" --text "$RUNS/text" --base "$RUNS/base/unet-ema" --sr "$RUNS/sr/unet-ema" \
+  --out models/demo
