@@ -4,7 +4,7 @@
 //! cargo run --release --example train -- --stage base --data DIR --text-encoder T5_DIR \
 //!     --out runs/base --resolution 64 --batch 8 --steps 20000 --lr 1e-4 [--resume]
 //! cargo run --release --example train -- --stage sr --shapes 100000 --text-encoder T5_DIR \
-//!     --out runs/sr --resolution 256 --lowres 64 --preset demo_sr
+//!     --out runs/sr --resolution 256 --crop 64 --lowres 16 --preset demo_sr
 //! ```
 //! Data: `--data DIR` (`name.png|jpg` + `name.txt`), `--jsonl FILE`
 //! (`{"image": ..., "caption": ...}` per line) or `--shapes N` (the
