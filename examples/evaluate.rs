@@ -138,13 +138,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let elapsed = start.elapsed();
 
     std::fs::create_dir_all(&args.out)?;
-    let categories: Vec<Category> = {
-        let mut c: Vec<Category> = prompts.iter().map(|p| p.category).collect();
-        c.dedup();
-        c.sort();
-        c.dedup();
-        c
-    };
+    let categories: Vec<Category> = prompts
+        .iter()
+        .map(|p| p.category)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let mut table = String::new();
     writeln!(
         table,
