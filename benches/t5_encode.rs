@@ -6,6 +6,7 @@
 //! Threads: `RAYON_NUM_THREADS`. `tools/bench/compare.py` runs this beside
 //! PyTorch and writes the ratios quoted in `docs/performance.md`.
 
+use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
 use criterion::{Criterion, criterion_group, criterion_main};
 use imagen::text::T5Config;
@@ -14,13 +15,21 @@ use imagen::{DefaultBackend, default_device};
 type B = DefaultBackend;
 
 fn encode(c: &mut Criterion) {
-    let device = default_device();
+    encode_on::<B>(c, "", &default_device());
+    // With both GPU features the default is CUDA: time wgpu beside it.
+    #[cfg(all(feature = "wgpu", feature = "cuda"))]
+    encode_on::<burn::backend::Wgpu>(c, "wgpu_", &Default::default());
+}
+
+fn encode_on<B: Backend>(c: &mut Criterion, prefix: &str, device: &B::Device) {
+    let device = device.clone();
     let mut group = c.benchmark_group("t5_encode");
     group.sample_size(20);
     for (name, cfg) in [
         ("v1_1_small_1x77", T5Config::t5_v1_1_small()),
         ("v1_1_base_1x77", T5Config::t5_v1_1_base()),
     ] {
+        let name = format!("{prefix}{name}");
         let model = cfg.init::<B>(&device).expect("valid preset");
         let ids: Vec<i64> = (0..77)
             .map(|i| (i * 397 + 11) % cfg.vocab_size as i64)
@@ -32,7 +41,7 @@ fn encode(c: &mut Criterion) {
         );
         let mask =
             Tensor::<B, 2, Bool>::from_data(TensorData::new(vec![true; 77], [1, 77]), &device);
-        group.bench_function(name, |b| {
+        group.bench_function(&name, |b| {
             b.iter(|| model.forward(ids.clone(), mask.clone()).into_data())
         });
     }

@@ -12,6 +12,12 @@
 //! `<out>/embeddings` (T5 never runs during training). Writes
 //! `<out>/checkpoints/step-*` (the last 3), `<out>/log.csv` and, at every
 //! checkpoint, `<out>/unet-ema` (diffusers layout, loadable by the pipeline).
+//!
+//! Data parallel (burn-collective): `--devices N` trains on N devices of this
+//! machine; across machines, start `--serve-orchestrator PORT` once and run
+//! on every node `--nodes M --node-rank R --orchestrator ws://HEAD:PORT
+//! --node-address ws://THIS_HOST:DATA_PORT --data-port DATA_PORT` (see
+//! docs/training.md). The global batch is `batch * accumulate * devices * nodes`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -30,8 +36,8 @@ use imagen::train::data::{
     JsonlDataset, ShapesDataset,
 };
 use imagen::train::{
-    LOG_SNR_EDGES, LrSchedule, NullText, StageKind, TrainBatch, TrainConfig, TrainObjective,
-    Trainer, latest_checkpoint,
+    DataParallel, LOG_SNR_EDGES, LrSchedule, NullText, StageKind, TrainBatch, TrainConfig,
+    TrainObjective, Trainer, latest_checkpoint,
 };
 use imagen::unet::{UNet, UNetConfig};
 use imagen::{DefaultBackend, default_device};
@@ -110,6 +116,10 @@ struct Args {
     /// Min-SNR-gamma loss weighting.
     #[arg(long)]
     min_snr: Option<f64>,
+    /// Weight of the variational bound in the hybrid loss of U-Nets that
+    /// predict a learned variance (IF's stages).
+    #[arg(long, default_value_t = 0.001)]
+    vlb_weight: f64,
     /// U-Net preset (demo_base, demo_sr, tiny_base, tiny_sr) unless --unet-config or --init.
     #[arg(long)]
     preset: Option<String>,
@@ -135,10 +145,57 @@ struct Args {
     /// Prompts of the sample grid, separated by `|` (default: the first 8 captions).
     #[arg(long)]
     sample_prompts: Option<String>,
+    /// Threads preparing each batch (decoding, rendering, resizing).
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    /// Captions per T5 forward while building the embedding cache.
+    #[arg(long, default_value_t = 32)]
+    encode_batch: usize,
+    /// Data-parallel devices of this machine (one trainer thread each).
+    #[arg(long, default_value_t = 1)]
+    devices: usize,
+    /// Machines taking part (multi-node data parallel).
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
+    /// This machine's index among --nodes.
+    #[arg(long, default_value_t = 0)]
+    node_rank: usize,
+    /// The global orchestrator, `ws://host:port` (multi-node).
+    #[arg(long)]
+    orchestrator: Option<String>,
+    /// Where the other nodes reach this one, `ws://host:data-port` (multi-node).
+    #[arg(long)]
+    node_address: Option<String>,
+    /// Port this node serves its tensors on (multi-node).
+    #[arg(long, default_value_t = 3001)]
+    data_port: u16,
+    /// Run burn-collective's global orchestrator on this port (alone, or
+    /// beside this node's training when --nodes is given).
+    #[arg(long)]
+    serve_orchestrator: Option<u16>,
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+type AnyError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What every data-parallel peer reads.
+struct Shared<'a> {
+    args: &'a Args,
+    source: &'a dyn ImageTextSource,
+    cache: &'a EmbeddingCache,
+    /// The null caption's states `[L * D]` and mask `[L]`.
+    null: (Vec<f32>, Vec<i64>),
+    text_dim: usize,
+}
+
+fn main() -> Result<(), AnyError> {
     let args = Args::parse();
+    if let Some(port) = args.serve_orchestrator {
+        if args.nodes == 1 {
+            eprintln!("orchestrator listening on port {port}");
+            return Ok(imagen::train::serve_orchestrator(port)?);
+        }
+        std::thread::spawn(move || imagen::train::serve_orchestrator(port));
+    }
     let device = default_device();
     let source: Box<dyn ImageTextSource> = match (&args.data, &args.jsonl, args.shapes) {
         (Some(dir), None, None) => Box::new(FolderDataset::open(dir)?),
@@ -160,7 +217,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &source,
         &encoder,
         args.out.join("embeddings"),
-        &EmbeddingCacheConfig::default(),
+        &EmbeddingCacheConfig::default().with_batch_size(args.encode_batch),
     )?;
     eprintln!(
         "{} captions encoded in {:.1?} ({} truncated)",
@@ -169,9 +226,74 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         cache.truncated()
     );
     // Kept only to sample preview grids.
-    let mut encoder = (args.sample_every > 0).then_some(encoder);
-    let text_dim = cache.d_model();
+    let encoder = (args.sample_every > 0).then_some(encoder);
+    let null = cache.null()?;
+    let shared = Shared {
+        args: &args,
+        source: source.as_ref(),
+        cache: &cache,
+        null: (
+            null.states,
+            null.mask.iter().map(|&m| i64::from(m)).collect(),
+        ),
+        text_dim: cache.d_model(),
+    };
 
+    let world = args.devices * args.nodes;
+    if world == 1 {
+        return train(&shared, None, device, encoder);
+    }
+    let orchestrator = args.orchestrator.as_deref();
+    let node_address = args.node_address.as_deref();
+    let mut peers = Vec::with_capacity(args.devices);
+    for d in 0..args.devices {
+        peers.push(match (args.nodes, orchestrator, node_address) {
+            (1, _, _) => DataParallel::local(d, args.devices),
+            (n, Some(o), Some(a)) => {
+                DataParallel::multi_node(args.node_rank, n, d, args.devices, o, a, args.data_port)?
+            }
+            _ => return Err("--nodes needs --orchestrator and --node-address".into()),
+        });
+    }
+    let mut encoder = encoder;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = peers
+            .into_iter()
+            .map(|peer| {
+                let shared = &shared;
+                let encoder = if peer.rank == 0 { encoder.take() } else { None };
+                let device = imagen::device(peer.device_index);
+                scope.spawn(move || train(shared, Some(peer), device, encoder))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .map_err(|_| AnyError::from("a trainer thread panicked"))?
+            })
+            .collect::<Result<Vec<()>, AnyError>>()
+    })?;
+    Ok(())
+}
+
+/// Trains one peer (the only one without `parallel`). Rank 0 alone writes
+/// the log, checkpoints, EMA weights and preview grids.
+fn train(
+    shared: &Shared<'_>,
+    parallel: Option<DataParallel>,
+    device: burn::tensor::Device<DefaultBackend>,
+    encoder: Option<TextEncoder<DefaultBackend>>,
+) -> Result<(), AnyError> {
+    let Shared {
+        args,
+        source,
+        cache,
+        ref null,
+        text_dim,
+    } = *shared;
+    let (rank, world) = parallel.as_ref().map_or((0, 1), |p| (p.rank, p.world_size));
+    let lead = rank == 0;
     let stage = match args.stage {
         Stage::Base => StageKind::Base,
         Stage::Sr => StageKind::SuperResolution {
@@ -189,6 +311,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.seed = args.seed;
     config.ema_decay = args.ema_decay;
     config.min_snr_gamma = args.min_snr;
+    config.vlb_weight = args.vlb_weight;
     if let Some(min_lr) = args.min_lr {
         config.lr_schedule = LrSchedule::Cosine { min_lr };
     }
@@ -197,12 +320,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let checkpoints = args.out.join("checkpoints");
-    let (mut trainer, position) = match latest_checkpoint(&checkpoints).filter(|_| args.resume) {
+    let (trainer, position) = match latest_checkpoint(&checkpoints).filter(|_| args.resume) {
         Some(ckpt) => {
-            eprintln!("resuming from {}", ckpt.display());
+            if lead {
+                eprintln!("resuming from {}", ckpt.display());
+            }
             Trainer::<B>::resume(&ckpt, config, &device)?
         }
         None => {
+            // Seeded, and one peer at a time (the backend's generator is
+            // shared), so that rank 0 starts from the same weights as a
+            // one-device run with the same seed.
+            static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+            let _guard = INIT.lock().unwrap_or_else(|e| e.into_inner());
+            <B as burn::tensor::backend::Backend>::seed(&device, args.seed);
             let (unet_config, unet) = match (&args.init, &args.unet_config, args.preset.as_deref())
             {
                 (Some(dir), _, _) => (
@@ -229,14 +360,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             (Trainer::new(config, unet_config, unet)?, 0)
         }
     };
+    // Peers start from rank 0's weights.
+    let mut trainer = match parallel {
+        Some(p) => trainer.join(p, &device)?,
+        None => trainer,
+    };
 
     let mut loader_config =
         DataLoaderConfig::new(args.batch, args.resolution as u32).with_seed(args.seed);
     loader_config.crop = args.crop;
-    let mut loader = loader_config.init(&source)?;
-    loader.seek(position);
-    let mut preview = match (encoder.take(), args.stage) {
-        (Some(encoder), Stage::Base) => {
+    loader_config.workers = args.workers;
+    let mut loader = loader_config.init(source)?;
+    // The global data position: each step consumes `world * accumulate`
+    // batches, of which this peer reads numbers `rank * accumulate ..`.
+    let mut position = position;
+    let per_peer = (args.accumulate * args.batch) as u64;
+    let mut preview = match (encoder, args.stage) {
+        (Some(encoder), Stage::Base) if lead => {
             let prompts: Vec<String> = match &args.sample_prompts {
                 Some(p) => p.split('|').map(|s| s.trim().to_string()).collect(),
                 None => (0..source.len().min(8))
@@ -252,49 +392,51 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             eprintln!("note: --sample-every draws grids for base stages only");
             None
         }
-        (None, _) => None,
+        _ => None,
     };
-    let null = cache.null()?;
     let (l, d) = (cache.max_length(), text_dim);
     let null = NullText {
-        text: Tensor::<B, 1>::from_floats(null.states.as_slice(), &device).reshape([1, l, d]),
-        mask: Tensor::<B, 1, Int>::from_ints(
-            null.mask
-                .iter()
-                .map(|&m| i64::from(m))
-                .collect::<Vec<_>>()
-                .as_slice(),
-            &device,
-        )
-        .reshape([1, l]),
+        text: Tensor::<B, 1>::from_floats(null.0.as_slice(), &device).reshape([1, l, d]),
+        mask: Tensor::<B, 1, Int>::from_ints(null.1.as_slice(), &device).reshape([1, l]),
     };
 
-    std::fs::create_dir_all(&args.out)?;
-    let mut log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(args.out.join("log.csv"))?;
-    if log.metadata()?.len() == 0 {
-        // Loss by log-SNR bucket: `loss_snr_<lo>_<hi>` (empty when no example fell in it).
-        let mut edges = vec![f64::NEG_INFINITY];
-        edges.extend(LOG_SNR_EDGES);
-        edges.push(f64::INFINITY);
-        let buckets: Vec<String> = edges
-            .windows(2)
-            .map(|w| format!("loss_snr_{}_{}", w[0], w[1]))
-            .collect();
-        writeln!(
-            log,
-            "step,loss,lr,grad_norm,steps_per_s,images_per_s,{}",
-            buckets.join(",")
-        )?;
+    let mut log = if lead {
+        std::fs::create_dir_all(&args.out)?;
+        let mut log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(args.out.join("log.csv"))?;
+        if log.metadata()?.len() == 0 {
+            // Loss by log-SNR bucket: `loss_snr_<lo>_<hi>` (empty when no example fell in it).
+            let mut edges = vec![f64::NEG_INFINITY];
+            edges.extend(LOG_SNR_EDGES);
+            edges.push(f64::INFINITY);
+            let buckets: Vec<String> = edges
+                .windows(2)
+                .map(|w| format!("loss_snr_{}_{}", w[0], w[1]))
+                .collect();
+            writeln!(
+                log,
+                "step,loss,lr,grad_norm,steps_per_s,images_per_s,{}",
+                buckets.join(",")
+            )?;
+        }
+        Some(log)
+    } else {
+        None
+    };
+    let bar = if lead {
+        ProgressBar::new(args.steps as u64)
+    } else {
+        ProgressBar::hidden()
     }
-    let bar = ProgressBar::new(args.steps as u64).with_style(ProgressStyle::with_template(
+    .with_style(ProgressStyle::with_template(
         "{bar:30} {pos}/{len} loss {msg} [{elapsed} < {eta}]",
     )?);
     bar.set_position(trainer.step as u64);
     let mut last = Instant::now();
     while trainer.step < args.steps {
+        loader.seek(position + rank as u64 * per_peer);
         let mut micro = Vec::with_capacity(args.accumulate);
         for _ in 0..args.accumulate {
             let batch = loader.next_batch()?;
@@ -305,10 +447,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 text_mask: Tensor::<B, 2, burn::tensor::Bool>::from_data(emb.mask, &device).int(),
             });
         }
+        position += world as u64 * per_peer;
         let report = trainer.train_step(&micro, &null)?;
         let dt = last.elapsed().as_secs_f64();
         last = Instant::now();
-        let images = (args.batch * args.accumulate) as f64;
+        bar.set_message(format!("{:.4}", report.loss));
+        bar.inc(1);
+        let Some(log) = &mut log else { continue };
+        let images = (args.batch * args.accumulate * world) as f64;
         let buckets: Vec<String> = report
             .snr_buckets
             .iter()
@@ -331,10 +477,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             images / dt,
             buckets.join(",")
         )?;
-        bar.set_message(format!("{:.4}", report.loss));
-        bar.inc(1);
         if trainer.step % args.save_every == 0 || trainer.step == args.steps {
-            trainer.save(&checkpoints, loader.position(), 3)?;
+            trainer.save(&checkpoints, position, 3)?;
             // The EMA weights in the diffusers layout, ready for a cascade.
             trainer
                 .ema
@@ -357,13 +501,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     bar.finish();
-    if loader.skipped_corrupt() > 0 {
-        eprintln!(
-            "warning: skipped {} unreadable images",
-            loader.skipped_corrupt()
-        );
+    trainer.leave()?;
+    if lead {
+        if loader.skipped_corrupt() > 0 {
+            eprintln!(
+                "warning: skipped {} unreadable images",
+                loader.skipped_corrupt()
+            );
+        }
+        eprintln!("wrote {}", args.out.join("unet-ema").display());
     }
-    eprintln!("wrote {}", args.out.join("unet-ema").display());
     Ok(())
 }
 
@@ -375,7 +522,7 @@ fn preview_cascade(
     trainer: &Trainer<B>,
     resolution: usize,
     device: &burn::tensor::Device<DefaultBackend>,
-) -> Result<Cascade<DefaultBackend>, Box<dyn std::error::Error>> {
+) -> Result<Cascade<DefaultBackend>, AnyError> {
     let mut scheduler = trainer.config.noise_schedule.clone();
     scheduler.prediction_type = match trainer.config.objective {
         TrainObjective::Eps => PredictionType::Epsilon,

@@ -49,3 +49,27 @@ pub type DefaultBackend = burn::backend::NdArray;
 pub fn default_device() -> burn::tensor::Device<DefaultBackend> {
     Default::default()
 }
+
+/// Device `index` of [`DefaultBackend`]: the `index`-th GPU with `cuda` or
+/// `wgpu` (0 is [`default_device`]), the one CPU device with `flex` or
+/// `ndarray` (peers of a data-parallel run then share it).
+#[cfg(any(
+    feature = "cuda",
+    feature = "wgpu",
+    feature = "flex",
+    feature = "ndarray"
+))]
+pub fn device(index: usize) -> burn::tensor::Device<DefaultBackend> {
+    #[cfg(feature = "cuda")]
+    return burn::backend::cuda::CudaDevice::new(index);
+    #[cfg(all(feature = "wgpu", not(feature = "cuda")))]
+    return match index {
+        0 => Default::default(),
+        i => burn::backend::wgpu::WgpuDevice::DiscreteGpu(i),
+    };
+    #[cfg(not(any(feature = "cuda", feature = "wgpu")))]
+    {
+        let _ = index;
+        Default::default()
+    }
+}

@@ -2,7 +2,7 @@
 the config of benches/unet_step.rs: 64 x 64, batch 2, 77 tokens of width 768.
 
     python tools/bench/unet_torch.py --threads 2
-Prints one JSON line: median and min of the timed runs in ms (f32, eval,
+Prints one JSON line: median and min of the timed runs in ms (f32 unless --dtype, --device cuda for a GPU, eval,
 inference_mode, random weights, attention as diffusers picks it: SDPA).
 """
 
@@ -22,24 +22,28 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, required=True)
     ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     cfg = json.load(open(os.path.join(ROOT, "benches", "configs", "if_like_unet.json")))
-    model = UNet2DConditionModel.from_config(cfg).eval()
-    x = torch.randn(2, 3, 64, 64)
-    text = torch.randn(2, 77, 768)
-    t = torch.tensor([500, 500])
+    dt = getattr(torch, args.dtype)
+    model = UNet2DConditionModel.from_config(cfg).eval().to(args.device, dt)
+    x = torch.randn(2, 3, 64, 64, device=args.device, dtype=dt)
+    text = torch.randn(2, 77, 768, device=args.device, dtype=dt)
+    t = torch.tensor([500, 500], device=args.device)
     times = []
     with torch.inference_mode():
         for _ in range(2):
             model(x, t, encoder_hidden_states=text)
         for _ in range(args.runs):
             s = time.perf_counter()
-            model(x, t, encoder_hidden_states=text)
+            model(x, t, encoder_hidden_states=text).sample.cpu()
             times.append((time.perf_counter() - s) * 1e3)
     params = sum(p.numel() for p in model.parameters())
-    print(json.dumps({"name": "if_like_110m_64x64_b2", "threads": args.threads, "params": params,
+    print(json.dumps({"name": "if_like_110m_64x64_b2", "threads": args.threads, "device": args.device,
+                      "dtype": args.dtype, "params": params,
                       "median_ms": statistics.median(times), "min_ms": min(times)}))
 
 

@@ -48,6 +48,7 @@ mod sample;
 mod schedule;
 mod thresholding;
 mod timesteps;
+mod vlb;
 
 pub use config::{PredictionType, SchedulerConfig, TimestepSpacing, VarianceType};
 pub use ddim::DdimScheduler;
@@ -66,6 +67,7 @@ pub use sample::{Denoiser, Progress, SampleOptions, Scheduler, StepHook, sample,
 pub use schedule::{BetaSchedule, ContinuousSchedule, DiscreteSchedule, Schedule};
 pub use thresholding::{Thresholding, dynamic_threshold, threshold_scale};
 pub use timesteps::spaced_timesteps;
+pub use vlb::vlb_per_sample;
 
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;

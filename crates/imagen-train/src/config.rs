@@ -86,6 +86,13 @@ pub struct TrainConfig {
     pub objective: TrainObjective,
     /// Min-SNR-gamma loss weighting (`None`: plain MSE).
     pub min_snr_gamma: Option<f64>,
+    /// `lambda` of Improved DDPM's hybrid loss `L_simple + lambda * L_vlb`,
+    /// used when the U-Net predicts a learned-range variance (twice the image
+    /// channels, as IF's stages do); default 0.001 (Nichol & Dhariwal). The
+    /// variational bound trains the variance only: the mean gets no gradient
+    /// from it.
+    #[serde(default = "default_vlb_weight")]
+    pub vlb_weight: f64,
     /// Noise schedule of the forward process (a diffusers scheduler config).
     pub noise_schedule: SchedulerConfig,
     /// Give the U-Net the text padding mask.
@@ -119,6 +126,7 @@ impl TrainConfig {
             cond_drop_prob: 0.1,
             objective: TrainObjective::Eps,
             min_snr_gamma: None,
+            vlb_weight: default_vlb_weight(),
             noise_schedule: serde_json::from_str(r#"{"beta_schedule": "squaredcos_cap_v2"}"#)
                 .expect("valid"),
             text_mask: true,
@@ -137,6 +145,12 @@ impl TrainConfig {
             return bad(format!(
                 "cond_drop_prob {} is not in [0, 1]",
                 self.cond_drop_prob
+            ));
+        }
+        if !(self.vlb_weight >= 0.0 && self.vlb_weight.is_finite()) {
+            return bad(format!(
+                "vlb_weight {} is not a finite number >= 0",
+                self.vlb_weight
             ));
         }
         if !(0.0..1.0).contains(&self.ema_decay) {
@@ -180,6 +194,10 @@ impl TrainConfig {
             }
         }
     }
+}
+
+fn default_vlb_weight() -> f64 {
+    0.001
 }
 
 #[cfg(test)]

@@ -31,6 +31,16 @@ pub enum TrainError {
         /// The optimiser step.
         step: usize,
     },
+    /// A data-parallel collective operation failed (burn-collective).
+    #[error("collective {operation} failed for peer {peer}: {message}")]
+    Collective {
+        /// What was attempted (`register`, `all-reduce`, `finish`).
+        operation: &'static str,
+        /// The peer (global rank).
+        peer: usize,
+        /// burn-collective's error.
+        message: String,
+    },
     /// Reading or writing a file failed.
     #[error("I/O error on `{path}`: {source}")]
     Io {

@@ -5,8 +5,11 @@
 //! - [`stage_loss`]: one micro-batch's loss: random timesteps, noise,
 //!   classifier-free-guidance dropout to the empty caption's embedding, and
 //!   for super-resolution the degraded, noise-augmented low-resolution input.
-//! - [`Trainer`]: accumulation, clipping, AdamW, EMA; step `s` draws from a
-//!   generator seeded by `(seed, s)`, so resumed runs continue exactly.
+//! - [`Trainer`]: accumulation, clipping, AdamW, EMA; micro-batch `i` of step
+//!   `s` draws from a generator seeded by `(seed, s, i)`, so resumed runs
+//!   continue exactly.
+//! - [`DataParallel`] (feature `collective`, on by default): data-parallel
+//!   training over devices and nodes with burn-collective's all-reduce.
 //! - Checkpoints: [`Trainer::save`] / [`Trainer::resume`], atomic, keeping the
 //!   last K; a checkpoint of another config is refused.
 //! - [`data`]: image-caption sources, batching, the T5 embedding cache.
@@ -17,6 +20,8 @@ mod config;
 pub mod data;
 mod error;
 mod objective;
+#[cfg(feature = "collective")]
+mod parallel;
 mod params;
 pub mod text;
 mod trainer;
@@ -25,5 +30,7 @@ pub use checkpoint::{CheckpointState, latest_checkpoint};
 pub use config::{LrSchedule, StageKind, TrainConfig, TrainObjective};
 pub use error::TrainError;
 pub use objective::{NullText, StageLoss, TrainBatch, degrade, drop_mask, stage_loss};
+#[cfg(feature = "collective")]
+pub use parallel::{DataParallel, serve_orchestrator};
 pub use params::{clip_grad_norm, ema_update};
 pub use trainer::{LOG_SNR_EDGES, SnrBucket, StepReport, Trainer};

@@ -6,7 +6,9 @@ use burn::tensor::backend::Backend;
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
-use imagen_diffusion::{DiscreteSchedule, LossWeighting, NoiseLevels, Objective, add_noise};
+use imagen_diffusion::{
+    DiscreteSchedule, LossWeighting, NoiseLevels, Objective, add_noise, vlb_per_sample,
+};
 use imagen_unet::UNet;
 use rand::RngExt;
 use rand::rngs::StdRng;
@@ -145,19 +147,19 @@ pub fn stage_loss<B: Backend>(
     };
     let t: Vec<f32> = steps.iter().map(|&t| t as f32).collect();
     let pred = unet.denoise(
-        x_t,
+        x_t.clone(),
         &t,
         text,
         config.text_mask.then(|| mask.equal_elem(1)),
         lowres,
         aug.as_deref(),
     );
-    // Learned-variance networks (6 channels): the mean part is trained here;
-    // the variance channels get no loss (the hybrid VLB term is not implemented).
-    let pred = if pred.dims()[1] == 2 * c {
-        pred.narrow(1, 0, c)
+    // Learned-variance networks (6 channels): the mean part takes the simple
+    // loss, the variance part the variational bound (Improved DDPM's hybrid).
+    let (pred, variance) = if pred.dims()[1] == 2 * c {
+        (pred.clone().narrow(1, 0, c), Some(pred.narrow(1, c, c)))
     } else {
-        pred
+        (pred, None)
     };
     let objective = match config.objective {
         TrainObjective::Eps => Objective::Eps,
@@ -167,8 +169,27 @@ pub fn stage_loss<B: Backend>(
         Some(gamma) => LossWeighting::MinSnr { gamma },
         None => LossWeighting::None,
     };
-    let per_sample =
-        levels.loss_per_sample(objective, weighting, pred, batch.images.clone(), noise);
+    let mut per_sample = levels.loss_per_sample(
+        objective,
+        weighting,
+        pred.clone(),
+        batch.images.clone(),
+        noise,
+    );
+    if let Some(variance) = variance {
+        // The mean is frozen in this term, as in improved-diffusion.
+        let x0_pred = levels.x0(objective, pred.detach(), x_t.clone());
+        let vb = vlb_per_sample(
+            schedule,
+            &steps,
+            batch.images.clone(),
+            x_t,
+            x0_pred,
+            variance,
+        );
+        // One timestep's term stands for the sum over all of them.
+        per_sample = per_sample + vb * (config.vlb_weight * schedule.len() as f64);
+    }
     let log_snr = steps
         .iter()
         .map(|&t| {
@@ -194,5 +215,66 @@ mod tests {
         let drops = drop_mask(&mut rng, 10_000, 0.1);
         let rate = drops.iter().filter(|&&d| d).count() as f64 / 10_000.0;
         assert!((rate - 0.1).abs() < 0.01, "{rate}");
+    }
+
+    /// A learned-variance U-Net (6 output channels): the variational bound
+    /// adds to the loss and is the only thing that trains the variance half
+    /// of `conv_out`; the mean half's gradient is the same with or without it.
+    #[test]
+    fn hybrid_loss_trains_only_the_variance_through_the_vlb() {
+        use burn::backend::Autodiff;
+        use burn::tensor::Distribution;
+        type B = Autodiff<burn_flex::Flex>;
+        let device = Default::default();
+        let mut unet_config = imagen_unet::UNetConfig::tiny_base(16);
+        unet_config.out_channels = 6;
+        <B as Backend>::seed(&device, 1);
+        let unet = unet_config.init::<B>(&device).unwrap();
+        let batch = TrainBatch {
+            images: Tensor::<B, 4>::random(
+                [2, 3, 16, 16],
+                Distribution::Uniform(-1.0, 1.0),
+                &device,
+            ),
+            text: Tensor::random([2, 6, 16], Distribution::Normal(0.0, 1.0), &device),
+            text_mask: Tensor::<B, 2, burn::tensor::Int>::ones([2, 6], &device),
+        };
+        let null = NullText {
+            text: Tensor::zeros([1, 6, 16], &device),
+            mask: Tensor::zeros([1, 6], &device),
+        };
+        let with = TrainConfig::new(StageKind::Base, 16);
+        let mut without = with.clone();
+        without.vlb_weight = 0.0;
+        let schedule = with.noise_schedule.schedule().unwrap();
+        let run = |config: &TrainConfig| {
+            let out = stage_loss(
+                &unet,
+                &batch,
+                &null,
+                &schedule,
+                config,
+                &mut StdRng::seed_from_u64(4),
+            );
+            let loss: f32 = out.loss.clone().into_scalar();
+            let grads = out.loss.backward();
+            let g = unet.conv_out.weight.grad(&grads).unwrap(); // [out, in, k, k]
+            let half = |i: usize| -> Vec<f32> {
+                g.clone().narrow(0, 3 * i, 3).into_data().to_vec().unwrap()
+            };
+            (loss, half(0), half(1))
+        };
+        let (l1, mean1, var1) = run(&with);
+        let (l0, mean0, var0) = run(&without);
+        assert!(l1 > l0, "the bound adds to the loss: {l1} vs {l0}");
+        assert_eq!(mean1, mean0, "the mean gets no gradient from the bound");
+        assert!(
+            var0.iter().all(|&v| v == 0.0),
+            "no bound, no variance gradient"
+        );
+        assert!(
+            var1.iter().any(|&v| v != 0.0),
+            "the bound trains the variance"
+        );
     }
 }

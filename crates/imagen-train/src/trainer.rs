@@ -10,6 +10,9 @@ use imagen_unet::{UNet, UNetConfig};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
+use crate::data::seed::{DIFFUSION, derive};
+#[cfg(feature = "collective")]
+use crate::parallel::DataParallel;
 use crate::params::{clip_grad_norm, ema_update};
 use crate::{NullText, TrainBatch, TrainConfig, TrainError, stage_loss};
 
@@ -68,8 +71,10 @@ fn buckets(pairs: &[(f64, f32)]) -> Vec<SnrBucket> {
 
 /// A U-Net being trained: the weights, their EMA, AdamW's state and the step.
 ///
-/// Every random draw of step `s` comes from a generator seeded with
-/// `(config.seed, s)`, so a run resumed from a checkpoint continues exactly.
+/// The random draws of micro-batch `i` of step `s` come from a generator
+/// seeded with `(config.seed, s, i)`, so a run resumed from a checkpoint
+/// continues exactly, and a data-parallel run draws what one device
+/// accumulating every peer's micro-batches would.
 pub struct Trainer<B: AutodiffBackend> {
     /// The run's settings.
     pub config: TrainConfig,
@@ -82,6 +87,8 @@ pub struct Trainer<B: AutodiffBackend> {
     /// Optimiser steps taken.
     pub step: usize,
     schedule: DiscreteSchedule,
+    #[cfg(feature = "collective")]
+    parallel: Option<DataParallel>,
 }
 
 pub(crate) fn adamw<B: AutodiffBackend>(c: &TrainConfig) -> OptimizerAdaptor<AdamW, UNet<B>, B> {
@@ -111,6 +118,8 @@ impl<B: AutodiffBackend> Trainer<B> {
             schedule,
             config,
             unet_config,
+            #[cfg(feature = "collective")]
+            parallel: None,
         })
     }
 
@@ -131,6 +140,8 @@ impl<B: AutodiffBackend> Trainer<B> {
             optim,
             step,
             schedule,
+            #[cfg(feature = "collective")]
+            parallel: None,
         })
     }
 
@@ -139,14 +150,48 @@ impl<B: AutodiffBackend> Trainer<B> {
         self.unet.as_ref().expect("present between steps")
     }
 
-    /// The generator of step `step`'s random draws.
-    pub fn step_rng(&self, step: usize) -> StdRng {
-        StdRng::seed_from_u64(
-            self.config
-                .seed
-                .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-                .wrapping_add(step as u64),
-        )
+    /// The generator of the random draws (timesteps, noise, text dropout,
+    /// augmentation) of global micro-batch `index` of step `step`.
+    pub fn micro_batch_rng(&self, step: usize, index: usize) -> StdRng {
+        StdRng::seed_from_u64(derive(
+            DIFFUSION,
+            &[self.config.seed, step as u64, index as u64],
+        ))
+    }
+
+    /// Joins a data-parallel run as `parallel.rank`: registers `device` with
+    /// burn-collective and replaces this peer's weights and EMA by rank 0's,
+    /// so the peers start identical. Every peer must use the same config and
+    /// step (a resumed run: the same checkpoint, whose optimiser state every
+    /// peer loads). From then on each step all-reduces the gradients, so the
+    /// peers stay identical. Call [`Trainer::leave`] after the last step.
+    #[cfg(feature = "collective")]
+    pub fn join(mut self, parallel: DataParallel, device: &B::Device) -> Result<Self, TrainError> {
+        parallel.register::<B>(device)?;
+        let unet = self.unet.take().expect("present between steps");
+        self.unet = Some(parallel.broadcast_trained(unet)?);
+        self.ema = parallel.broadcast(self.ema.clone())?;
+        self.parallel = Some(parallel);
+        Ok(self)
+    }
+
+    /// Leaves the data-parallel run joined with [`Trainer::join`] (no-op
+    /// otherwise).
+    #[cfg(feature = "collective")]
+    pub fn leave(&mut self) -> Result<(), TrainError> {
+        match self.parallel.take() {
+            Some(p) => p.finish::<B>(),
+            None => Ok(()),
+        }
+    }
+
+    /// This trainer's data-parallel rank and world size (`(0, 1)` alone).
+    pub fn rank(&self) -> (usize, usize) {
+        #[cfg(feature = "collective")]
+        if let Some(p) = &self.parallel {
+            return (p.rank, p.world_size);
+        }
+        (0, 1)
     }
 
     /// One optimiser step over `micro_batches` (as many as
@@ -162,13 +207,14 @@ impl<B: AutodiffBackend> Trainer<B> {
                 "a step needs at least one micro-batch".into(),
             ));
         }
-        let mut rng = self.step_rng(self.step);
         let unet = self.unet.take().expect("present between steps");
         let k = micro_batches.len() as f64;
+        let first_index = self.rank().0 * micro_batches.len();
         let mut accumulator = GradientsAccumulator::<UNet<B>>::new();
         let mut loss_sum = 0.0f32;
         let mut by_snr = Vec::new();
-        for batch in micro_batches {
+        for (j, batch) in micro_batches.iter().enumerate() {
+            let mut rng = self.micro_batch_rng(self.step, first_index + j);
             let out = stage_loss(&unet, batch, null, &self.schedule, &self.config, &mut rng);
             let per_sample: Vec<f32> = out
                 .per_sample
@@ -181,11 +227,25 @@ impl<B: AutodiffBackend> Trainer<B> {
             let grads = GradientsParams::from_grads((out.loss / k).backward(), &unet);
             accumulator.accumulate(&unet, grads);
         }
+        let mut grads = accumulator.grads();
+        #[cfg(feature = "collective")]
+        if let Some(p) = &self.parallel {
+            // Every peer reaches the all-reduce, even with a non-finite
+            // loss, so that an error on one peer is an error on all of them
+            // rather than a hang.
+            let device = micro_batches[0].images.device();
+            match p.all_reduce_step::<B, _>(&unet, &mut grads, loss_sum, &device) {
+                Ok(l) => loss_sum = l,
+                Err(e) => {
+                    self.unet = Some(unet);
+                    return Err(e);
+                }
+            }
+        }
         if !loss_sum.is_finite() {
             self.unet = Some(unet);
             return Err(TrainError::NonFinite { step: self.step });
         }
-        let mut grads = accumulator.grads();
         let grad_norm = match self.config.grad_clip_norm {
             Some(max) => clip_grad_norm(&unet, &mut grads, max),
             None => clip_grad_norm(&unet, &mut grads, f64::INFINITY),

@@ -13,6 +13,8 @@ pub(crate) const FLIP: u64 = 0x666c_6970_666c_6970;
 pub(crate) const CROP: u64 = 0x6372_6f70_6372_6f70;
 /// See [`PERMUTATION`].
 pub(crate) const SCENE: u64 = 0x7363_656e_6573_6565;
+/// See [`PERMUTATION`]: timesteps, noise and text dropout of a micro-batch.
+pub(crate) const DIFFUSION: u64 = 0x6469_6666_7573_6521;
 
 const GOLDEN_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
 

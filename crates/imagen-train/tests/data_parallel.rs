@@ -1,0 +1,148 @@
+//! Data-parallel training over burn-collective: two peers (threads, each
+//! with its own trainer on a CPU device) that all-reduce their gradients
+//! follow the same trajectory as one trainer accumulating both micro-batches.
+#![cfg(feature = "collective")]
+
+use burn::backend::Autodiff;
+use burn::module::AutodiffModule;
+use burn::tensor::{Distribution, Int, Tensor};
+use burn_flex::Flex;
+use imagen_train::{DataParallel, NullText, StageKind, TrainBatch, TrainConfig, Trainer};
+use imagen_unet::UNetConfig;
+
+type B = Autodiff<Flex>;
+
+fn micro_batch(seed: u64) -> TrainBatch<B> {
+    let device = Default::default();
+    <B as burn::tensor::backend::Backend>::seed(&device, seed);
+    let images = Tensor::<B, 4>::random([2, 3, 16, 16], Distribution::Uniform(-1.0, 1.0), &device);
+    TrainBatch {
+        images: burn::tensor::module::avg_pool2d(images, [5, 5], [1, 1], [2, 2], false, true),
+        text: Tensor::random([2, 6, 16], Distribution::Normal(0.0, 1.0), &device),
+        text_mask: Tensor::<B, 2, Int>::ones([2, 6], &device),
+    }
+}
+
+fn null() -> NullText<B> {
+    let device = Default::default();
+    NullText {
+        text: Tensor::zeros([1, 6, 16], &device),
+        mask: Tensor::<B, 2, Int>::zeros([1, 6], &device),
+    }
+}
+
+fn trainer(grad_accumulation: usize, init_seed: u64) -> Trainer<B> {
+    let stage = StageKind::SuperResolution {
+        lowres: 8,
+        max_noise_level: 250,
+    };
+    let mut c = TrainConfig::new(stage, 16);
+    c.batch_size = 2;
+    c.grad_accumulation = grad_accumulation;
+    c.lr = 1e-3;
+    c.warmup_steps = 2;
+    c.ema_decay = 0.9;
+    c.cond_drop_prob = 0.3;
+    c.seed = 11;
+    let unet_config = UNetConfig::tiny_sr(16);
+    <B as burn::tensor::backend::Backend>::seed(&Default::default(), init_seed);
+    let unet = unet_config.init::<B>(&Default::default()).unwrap();
+    Trainer::new(c, unet_config, unet).unwrap()
+}
+
+/// Every weight of the trained network and of its EMA, flattened.
+fn weights(t: &Trainer<B>) -> Vec<f32> {
+    let mut out = Vec::new();
+    for m in [t.unet().valid(), t.ema.clone()] {
+        let dir = std::env::temp_dir().join(format!(
+            "imagen-dp-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        m.save_dir(&t.unet_config, &dir, None).unwrap();
+        let ckpt = imagen_weights::Checkpoint::open_dir(&dir, "diffusion_pytorch_model").unwrap();
+        let mut keys: Vec<String> = ckpt.keys().map(str::to_owned).collect();
+        keys.sort();
+        for k in keys {
+            let data = ckpt.read(&k, burn::tensor::DType::F32).unwrap();
+            out.extend(data.to_vec::<f32>().unwrap());
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
+    out
+}
+
+const STEPS: usize = 3;
+
+/// Two devices with a micro-batch each equal one device accumulating both,
+/// to 1e-5 absolute on every weight (only the order of the float sums
+/// differs), and the peers stay bit-identical to each other. Peer 1 starts
+/// from other random weights: joining replaces them by rank 0's.
+#[test]
+fn two_devices_equal_one_device_with_the_doubled_batch() {
+    let batches = [micro_batch(21), micro_batch(22)];
+    let null = null();
+
+    let mut single = trainer(2, 1);
+    let mut single_losses = Vec::new();
+    for _ in 0..STEPS {
+        single_losses.push(single.train_step(&batches, &null).unwrap().loss);
+    }
+    let expected = weights(&single);
+
+    let peers = [trainer(1, 1), trainer(1, 2)];
+    let results: Vec<(Vec<f32>, Vec<f32>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = peers
+            .into_iter()
+            .enumerate()
+            .map(|(rank, t)| {
+                let batch = batches[rank].clone();
+                let null = null.clone();
+                s.spawn(move || {
+                    let mut t = t
+                        .join(DataParallel::local(rank, 2), &Default::default())
+                        .unwrap();
+                    assert_eq!(t.rank(), (rank, 2));
+                    let mut losses = Vec::new();
+                    for _ in 0..STEPS {
+                        let report = t.train_step(std::slice::from_ref(&batch), &null).unwrap();
+                        losses.push(report.loss);
+                    }
+                    t.leave().unwrap();
+                    (weights(&t), losses)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+
+    assert!(results[0].0 == results[1].0, "the two peers diverged");
+    for ((a, b), (la, lb)) in results[0]
+        .1
+        .iter()
+        .zip(&single_losses)
+        .zip(results[1].1.iter().zip(&single_losses))
+    {
+        assert!(
+            (a - b).abs() < 1e-5 && (la - lb).abs() < 1e-5,
+            "loss {a} vs {b}"
+        );
+    }
+    assert_eq!(expected.len(), results[0].0.len());
+    let max_diff = expected
+        .iter()
+        .zip(&results[0].0)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    eprintln!(
+        "max |w_2dev - w_1dev| = {max_diff:e} over {} weights",
+        expected.len()
+    );
+    assert!(max_diff < 1e-5, "max weight difference {max_diff}");
+}
+
+#[test]
+fn a_rank_outside_the_world_is_refused() {
+    let err = DataParallel::local(2, 2).validate().unwrap_err();
+    assert!(err.to_string().contains("rank 2"), "{err}");
+}
