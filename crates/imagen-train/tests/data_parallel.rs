@@ -3,33 +3,13 @@
 //! follow the same trajectory as one trainer accumulating both micro-batches.
 #![cfg(feature = "collective")]
 
-use burn::backend::Autodiff;
 use burn::module::AutodiffModule;
-use burn::tensor::{Distribution, Int, Tensor};
-use burn_flex::Flex;
-use imagen_train::{DataParallel, NullText, StageKind, TrainBatch, TrainConfig, Trainer};
+use imagen_train::{DataParallel, StageKind, TrainConfig, Trainer};
 use imagen_unet::UNetConfig;
 
-type B = Autodiff<Flex>;
+mod parallel_support;
 
-fn micro_batch(seed: u64) -> TrainBatch<B> {
-    let device = Default::default();
-    <B as burn::tensor::backend::Backend>::seed(&device, seed);
-    let images = Tensor::<B, 4>::random([2, 3, 16, 16], Distribution::Uniform(-1.0, 1.0), &device);
-    TrainBatch {
-        images: burn::tensor::module::avg_pool2d(images, [5, 5], [1, 1], [2, 2], false, true),
-        text: Tensor::random([2, 6, 16], Distribution::Normal(0.0, 1.0), &device),
-        text_mask: Tensor::<B, 2, Int>::ones([2, 6], &device),
-    }
-}
-
-fn null() -> NullText<B> {
-    let device = Default::default();
-    NullText {
-        text: Tensor::zeros([1, 6, 16], &device),
-        mask: Tensor::<B, 2, Int>::zeros([1, 6], &device),
-    }
-}
+use parallel_support::{B, micro_batch, null};
 
 fn trainer(grad_accumulation: usize, init_seed: u64) -> Trainer<B> {
     let stage = StageKind::SuperResolution {
