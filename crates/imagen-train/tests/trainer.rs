@@ -1,8 +1,10 @@
 //! The trainer on a tiny U-Net: the loss falls, resuming from a checkpoint
 //! continues exactly, a half-written checkpoint never counts, and a
-//! checkpoint of another config is refused.
+//! checkpoint of another config is refused. Resuming is checked on both CPU
+//! backends (bit-identical weights on burn-flex and on burn-ndarray).
 
 use burn::backend::Autodiff;
+use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Distribution, Int, Tensor};
 use burn_flex::Flex;
 use imagen_train::{NullText, StageKind, TrainBatch, TrainConfig, Trainer, latest_checkpoint};
@@ -10,7 +12,7 @@ use imagen_unet::UNetConfig;
 
 type B = Autodiff<Flex>;
 
-fn batch(seed: u64) -> (TrainBatch<B>, NullText<B>) {
+fn batch<B: AutodiffBackend>(seed: u64) -> (TrainBatch<B>, NullText<B>) {
     let device = Default::default();
     <B as burn::tensor::backend::Backend>::seed(&device, seed);
     let images = Tensor::<B, 4>::random([4, 3, 16, 16], Distribution::Uniform(-1.0, 1.0), &device);
@@ -41,7 +43,7 @@ fn config(stage: StageKind) -> TrainConfig {
     c
 }
 
-fn trainer(c: TrainConfig) -> Trainer<B> {
+fn trainer<B: AutodiffBackend>(c: TrainConfig) -> Trainer<B> {
     let unet_config = match c.stage {
         StageKind::Base => UNetConfig::tiny_base(16),
         StageKind::SuperResolution { .. } => UNetConfig::tiny_sr(16),
@@ -51,10 +53,14 @@ fn trainer(c: TrainConfig) -> Trainer<B> {
     Trainer::new(c, unet_config, unet).unwrap()
 }
 
-fn weights(t: &Trainer<B>) -> Vec<u8> {
+fn weights<B: AutodiffBackend>(t: &Trainer<B>) -> Vec<u8> {
     use burn::module::AutodiffModule;
-    let dir =
-        std::env::temp_dir().join(format!("imagen-train-w-{}-{}", std::process::id(), t.step));
+    let dir = std::env::temp_dir().join(format!(
+        "imagen-train-w-{}-{:?}-{}",
+        std::process::id(),
+        std::thread::current().id(),
+        t.step
+    ));
     t.unet()
         .valid()
         .save_dir(&t.unet_config, &dir, None)
@@ -74,7 +80,7 @@ fn temp(name: &str) -> std::path::PathBuf {
 /// its starting value within 150 steps.
 #[test]
 fn loss_on_a_fixed_batch_halves() {
-    let (b, null) = batch(3);
+    let (b, null) = batch::<B>(3);
     let mut c = config(StageKind::Base);
     c.cond_drop_prob = 0.0;
     let mut t = trainer(c);
@@ -90,20 +96,29 @@ fn loss_on_a_fixed_batch_halves() {
 
 #[test]
 fn resuming_continues_exactly() {
-    let (b, null) = batch(4);
+    resuming_continues_exactly_on::<B>("flex");
+}
+
+#[test]
+fn resuming_continues_exactly_on_ndarray() {
+    resuming_continues_exactly_on::<Autodiff<burn_ndarray::NdArray>>("ndarray");
+}
+
+fn resuming_continues_exactly_on<B: AutodiffBackend>(name: &str) {
+    let (b, null) = batch::<B>(4);
     let sr = StageKind::SuperResolution {
         lowres: 8,
         max_noise_level: 250,
     };
-    let mut straight = trainer(config(sr));
+    let mut straight = trainer::<B>(config(sr));
     for _ in 0..4 {
         straight
             .train_step(std::slice::from_ref(&b), &null)
             .unwrap();
     }
 
-    let dir = temp("resume");
-    let mut first = trainer(config(sr));
+    let dir = temp(&format!("resume-{name}"));
+    let mut first = trainer::<B>(config(sr));
     for _ in 0..2 {
         first.train_step(std::slice::from_ref(&b), &null).unwrap();
     }
@@ -125,7 +140,7 @@ fn resuming_continues_exactly() {
 
 #[test]
 fn half_written_checkpoints_never_count_and_old_ones_are_pruned() {
-    let (b, null) = batch(5);
+    let (b, null) = batch::<B>(5);
     let dir = temp("atomic");
     let mut t = trainer(config(StageKind::Base));
     t.train_step(std::slice::from_ref(&b), &null).unwrap();
@@ -152,7 +167,7 @@ fn half_written_checkpoints_never_count_and_old_ones_are_pruned() {
 
 #[test]
 fn a_checkpoint_of_another_config_is_refused_naming_the_setting() {
-    let (b, null) = batch(6);
+    let (b, null) = batch::<B>(6);
     let dir = temp("mismatch");
     let mut t = trainer(config(StageKind::Base));
     t.train_step(std::slice::from_ref(&b), &null).unwrap();
