@@ -1,0 +1,31 @@
+//! Inputs shared by the data-parallel tests: smooth random 16 x 16 images
+//! with 6 random text tokens of width 16, and the null caption.
+#![allow(dead_code)]
+
+use burn::backend::Autodiff;
+use burn::tensor::{Distribution, Int, Tensor};
+use burn_flex::Flex;
+use imagen_train::{NullText, TrainBatch};
+
+pub type B = Autodiff<Flex>;
+
+/// Two examples drawn from `seed`.
+pub fn micro_batch(seed: u64) -> TrainBatch<B> {
+    let device = Default::default();
+    <B as burn::tensor::backend::Backend>::seed(&device, seed);
+    let images = Tensor::<B, 4>::random([2, 3, 16, 16], Distribution::Uniform(-1.0, 1.0), &device);
+    TrainBatch {
+        images: burn::tensor::module::avg_pool2d(images, [5, 5], [1, 1], [2, 2], false, true),
+        text: Tensor::random([2, 6, 16], Distribution::Normal(0.0, 1.0), &device),
+        text_mask: Tensor::<B, 2, Int>::ones([2, 6], &device),
+    }
+}
+
+/// The null caption (all padding).
+pub fn null() -> NullText<B> {
+    let device = Default::default();
+    NullText {
+        text: Tensor::zeros([1, 6, 16], &device),
+        mask: Tensor::<B, 2, Int>::zeros([1, 6], &device),
+    }
+}
