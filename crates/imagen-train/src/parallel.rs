@@ -211,9 +211,7 @@ impl DataParallel {
         let loss = flat.clone().slice(n - 1..n).into_scalar().elem::<f32>();
         module.visit(&mut PutGrads::<B> {
             grads,
-            flat,
-            offset: 0,
-            backend: std::marker::PhantomData,
+            flat: Unflatten { flat, offset: 0 },
         });
         Ok(loss)
     }
@@ -326,21 +324,12 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for TakeGrads<'_, B> {
 /// Puts the reduced gradients back, in the order [`TakeGrads`] took them.
 struct PutGrads<'a, B: AutodiffBackend> {
     grads: &'a mut GradientsParams,
-    flat: Tensor<B::InnerBackend, 1>,
-    offset: usize,
-    backend: std::marker::PhantomData<B>,
+    flat: Unflatten<B::InnerBackend>,
 }
 
 impl<B: AutodiffBackend> ModuleVisitor<B> for PutGrads<'_, B> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-        let shape = param.shape();
-        let n = shape.num_elements();
-        let grad = self
-            .flat
-            .clone()
-            .slice(self.offset..self.offset + n)
-            .reshape(shape);
-        self.offset += n;
+        let grad = self.flat.next::<D>(param.shape());
         self.grads.register::<B::InnerBackend, D>(param.id, grad);
     }
 }
