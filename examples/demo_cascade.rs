@@ -7,9 +7,10 @@
 //! ```
 //! The stages sample with the schedule they were trained with (`imagen-train`'s
 //! default, `squaredcos_cap_v2` over 1000 steps, predicting the noise, or `v` with
-//! `--v-prediction`) and DPM-Solver++, with dynamic thresholding (ratio 0.95,
-//! bound 1.5) in the base stage and clipping in super-resolution; weights are
-//! stored in f16.
+//! `--v-prediction`, `--base-v-prediction` or `--sr-v-prediction`) and
+//! DPM-Solver++ over trailing-spaced timesteps, with dynamic thresholding
+//! (ratio 0.95, bound 1.5) in the base stage and clipping in
+//! super-resolution; weights are stored in f16.
 
 use std::path::PathBuf;
 
@@ -42,9 +43,20 @@ struct Args {
     /// Super-resolution output side.
     #[arg(long, default_value_t = 256)]
     sr_resolution: usize,
-    /// The U-Nets predict v.
+    /// Both U-Nets predict v (default: the noise).
     #[arg(long)]
     v_prediction: bool,
+    /// The base U-Net predicts v.
+    #[arg(long)]
+    base_v_prediction: bool,
+    /// The super-resolution U-Net predicts v.
+    #[arg(long)]
+    sr_v_prediction: bool,
+    /// Timestep spacing of the samplers (`leading`, `trailing`, `linspace`):
+    /// `trailing` and `linspace` start at the last training timestep, where
+    /// the noise really is pure; `leading` starts below it.
+    #[arg(long, default_value = "trailing")]
+    timestep_spacing: String,
     /// Default base steps and guidance.
     #[arg(long, default_value_t = 25)]
     base_steps: usize,
@@ -65,23 +77,23 @@ struct Args {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let device = default_device();
-    let prediction = if args.v_prediction {
-        "v_prediction"
-    } else {
-        "epsilon"
-    };
+    let prediction = |v: bool| if v { "v_prediction" } else { "epsilon" };
     // Imagen's dynamic thresholding of x0 in the base stage (IF's settings),
     // plain clipping to [-1, 1] in super-resolution.
-    let schedule = |max: f64| -> serde_json::Result<SchedulerConfig> {
+    let schedule = |max: f64, v: bool| -> serde_json::Result<SchedulerConfig> {
         serde_json::from_value(serde_json::json!({
             "beta_schedule": "squaredcos_cap_v2",
-            "prediction_type": prediction,
+            "prediction_type": prediction(v),
             "thresholding": true,
             "dynamic_thresholding_ratio": 0.95,
             "sample_max_value": max,
+            "timestep_spacing": args.timestep_spacing,
         }))
     };
-    let (base_schedule, sr_schedule) = (schedule(1.5)?, schedule(1.0)?);
+    let (base_schedule, sr_schedule) = (
+        schedule(1.5, args.v_prediction || args.base_v_prediction)?,
+        schedule(1.0, args.v_prediction || args.sr_v_prediction)?,
+    );
     let noising: SchedulerConfig =
         serde_json::from_value(serde_json::json!({"beta_schedule": "squaredcos_cap_v2"}))?;
     let stage = |name: &str,

@@ -26,7 +26,7 @@ use std::time::Instant;
 use burn::backend::Autodiff;
 use burn::tensor::{Int, Tensor};
 use clap::{Parser, ValueEnum};
-use imagen::diffusion::PredictionType;
+use imagen::diffusion::{PredictionType, TimestepSpacing};
 use imagen::pipeline::{
     Cascade, GenerateRequest, SamplerKind, Stage as CascadeStage, StageSettings, grid, save_png,
 };
@@ -515,8 +515,8 @@ fn train(
 }
 
 /// A one-stage cascade sampling the EMA U-Net as the trainer sees it: the
-/// training noise schedule, DPM-Solver++ in 25 steps, guidance 4, dynamic
-/// thresholding.
+/// training noise schedule, DPM-Solver++ in 25 trailing-spaced steps,
+/// guidance 4, dynamic thresholding.
 fn preview_cascade(
     encoder: TextEncoder<DefaultBackend>,
     trainer: &Trainer<B>,
@@ -531,6 +531,8 @@ fn preview_cascade(
     scheduler.thresholding = true;
     scheduler.dynamic_thresholding_ratio = 0.95;
     scheduler.sample_max_value = 1.5;
+    // Start at the last training timestep, as models/demo samples.
+    scheduler.timestep_spacing = TimestepSpacing::Trailing;
     let stage = CascadeStage {
         name: "preview".into(),
         unet: trainer.ema.clone(),
