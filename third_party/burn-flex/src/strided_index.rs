@@ -67,7 +67,6 @@ impl Iterator for StridedIter<'_> {
 
 impl ExactSizeIterator for StridedIter<'_> {}
 
-
 /// Visits a strided view of `shape` row by row instead of element by element.
 ///
 /// `views` holds each operand's `(strides, start_offset)` over the same
@@ -81,8 +80,11 @@ impl ExactSizeIterator for StridedIter<'_> {}
 ///
 /// (imagen's patch: replaces per-element `StridedIter` walks on the hot
 /// paths of `to_contiguous`, `binary_op` and `scalar_op`.)
-pub(crate) fn for_each_run<const K: usize, F>(shape: &[usize], views: [(&[isize], isize); K], mut f: F)
-where
+pub(crate) fn for_each_run<const K: usize, F>(
+    shape: &[usize],
+    views: [(&[isize], isize); K],
+    mut f: F,
+) where
     F: FnMut([isize; K], usize, [isize; K]),
 {
     if shape.iter().any(|&n| n == 0) {

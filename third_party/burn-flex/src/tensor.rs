@@ -374,7 +374,7 @@ impl FlexTensor {
             // SAFETY: capacity is n; `copy_2d_tiled` writes every
             // `(row, col)` position exactly once.
             unsafe { dst.set_len(n) };
-            copy_2d_tiled(
+            copy_2d_tiled_par(
                 &mut dst, src, offset, shape[0], shape[1], strides[0], strides[1],
             );
         } else {
@@ -389,25 +389,36 @@ impl FlexTensor {
                 let (rs, cs) = (strides[strides.len() - 2], strides[strides.len() - 1]);
                 let block = rows * cols;
                 let outer = &shape[..shape.len() - 2];
-                let mut pos = 0;
+                // Start offset of every outer block, then the blocks in
+                // parallel when the tensor is large (imagen's patch).
+                let mut starts = Vec::with_capacity(n / block.max(1));
                 crate::strided_index::for_each_run(
                     outer,
                     [(&strides[..strides.len() - 2], offset)],
                     |[start], len, [step]| {
-                        for i in 0..len {
-                            copy_2d_tiled(
-                                &mut dst[pos..pos + block],
-                                src,
-                                start + i as isize * step,
-                                rows,
-                                cols,
-                                rs,
-                                cs,
-                            );
-                            pos += block;
-                        }
+                        starts.extend((0..len).map(|i| start + i as isize * step));
                     },
                 );
+                let copy_block = |(out, &start): (&mut [E], &isize)| {
+                    copy_2d_tiled(out, src, start, rows, cols, rs, cs);
+                };
+                if block > 0 {
+                    #[cfg(feature = "rayon")]
+                    if n >= PAR_COPY_MIN {
+                        use rayon::prelude::*;
+                        dst.par_chunks_mut(block)
+                            .zip(starts.par_iter())
+                            .for_each(copy_block);
+                    } else {
+                        dst.chunks_mut(block)
+                            .zip(starts.iter())
+                            .for_each(copy_block);
+                    }
+                    #[cfg(not(feature = "rayon"))]
+                    dst.chunks_mut(block)
+                        .zip(starts.iter())
+                        .for_each(copy_block);
+                }
             } else {
                 crate::strided_index::for_each_run(
                     self.layout.shape(),
@@ -578,6 +589,39 @@ fn collapse_for_copy(shape: &[usize], strides: &[isize]) -> CollapsedLayout {
     }
 
     out
+}
+
+/// Elements from which a strided copy is split across rayon's threads
+/// (imagen's patch).
+const PAR_COPY_MIN: usize = 1 << 16;
+
+/// [`copy_2d_tiled`] in bands of rows on rayon's pool when large (imagen's
+/// patch).
+fn copy_2d_tiled_par<E: Copy + Send + Sync>(
+    dst: &mut [E],
+    src: &[E],
+    offset: isize,
+    rows: usize,
+    cols: usize,
+    rs: isize,
+    cs: isize,
+) {
+    #[cfg(feature = "rayon")]
+    if rows * cols >= PAR_COPY_MIN && rows >= 2 && cols > 0 {
+        use rayon::prelude::*;
+        let threads = rayon::current_num_threads().max(1);
+        // Bands of whole 32-row tiles, a few per thread.
+        let band = rows.div_ceil(4 * threads).next_multiple_of(32).min(rows);
+        dst.par_chunks_mut(band * cols)
+            .enumerate()
+            .for_each(|(i, out)| {
+                let r0 = i * band;
+                let band_rows = out.len() / cols;
+                copy_2d_tiled(out, src, offset + r0 as isize * rs, band_rows, cols, rs, cs);
+            });
+        return;
+    }
+    copy_2d_tiled(dst, src, offset, rows, cols, rs, cs);
 }
 
 /// Tiled 2D copy from a strided source into a contiguous destination.

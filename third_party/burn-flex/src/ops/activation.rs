@@ -58,19 +58,19 @@ impl ActivationOps<Flex> for Flex {
 
     fn gelu(tensor: FloatTensor<Flex>) -> FloatTensor<Flex> {
         // 0.5 * x * (1 + erf(x / sqrt(2)))
-        use crate::ops::unary::{erf_f32, erf_f64};
-        let sqrt2_f32: f32 = core::f32::consts::SQRT_2;
+        // imagen's patch: f32 runs an explicitly vectorized kernel (was a
+        // per-element libm erff call).
+        use crate::ops::unary::{erf_f64, unary_op_f32_kernel};
+        use crate::ops::vmath::{gelu_f32_in_place, gelu_f32_scalar};
         let sqrt2_f64: f64 = core::f64::consts::SQRT_2;
-        unary_op(
-            tensor,
-            move |x: f32| 0.5 * x * (1.0 + erf_f32(x / sqrt2_f32)),
-            move |x: f64| 0.5 * x * (1.0 + erf_f64(x / sqrt2_f64)),
-        )
+        unary_op_f32_kernel(tensor, gelu_f32_in_place, gelu_f32_scalar, move |x: f64| {
+            0.5 * x * (1.0 + erf_f64(x / sqrt2_f64))
+        })
     }
 
     fn gelu_backward(x: FloatTensor<Flex>, grad: FloatTensor<Flex>) -> FloatTensor<Flex> {
         // d/dx[gelu(x)] = 0.5 * (1 + erf(x/sqrt(2))) + x * (1/sqrt(2*pi)) * exp(-x^2/2)
-        use crate::ops::unary::{erf_f32, erf_f64};
+        use crate::ops::unary::{erf_f32_vectorizable, erf_f64, exp_f32_vectorizable};
         let sqrt2_f32: f32 = core::f32::consts::SQRT_2;
         let sqrt2_f64: f64 = core::f64::consts::SQRT_2;
         let inv_sqrt_2pi_f32: f32 = 1.0 / (2.0 * core::f32::consts::PI).sqrt();
@@ -79,8 +79,9 @@ impl ActivationOps<Flex> for Flex {
             x,
             grad,
             move |x: f32, g| {
-                let cdf = 0.5 * (1.0 + erf_f32(x / sqrt2_f32));
-                let pdf = inv_sqrt_2pi_f32 * (-0.5 * x * x).exp();
+                // imagen's patch: the same vectorizable erf as the forward.
+                let cdf = 0.5 * (1.0 + erf_f32_vectorizable(x / sqrt2_f32));
+                let pdf = inv_sqrt_2pi_f32 * exp_f32_vectorizable(-0.5 * x * x);
                 g * (cdf + x * pdf)
             },
             move |x: f64, g| {

@@ -323,7 +323,6 @@ where
     let v_head_stride = seq_kv * val_dim;
     let v_batch_stride = heads * v_head_stride;
     let o_head_stride = seq_q * val_dim;
-    let o_batch_stride = heads * o_head_stride;
     let mask_tile_len = seq_q * seq_kv;
 
     let params = AttentionParams {
@@ -336,19 +335,22 @@ where
         val_dim,
     };
 
-    // Allocate scratch buffers once and reuse across all (batch, head) pairs
-    let mut scratch = ScratchBuffers {
+    // imagen's patch: the (batch, head) pairs run in parallel, each with its
+    // own scratch buffers and its own chunk of the output (was a serial loop).
+    let new_scratch = || ScratchBuffers {
         row_max: vec![T::neg_infinity(); seq_q],
         row_sum: vec![T::zero(); seq_q],
         scores: vec![T::zero(); seq_q * TILE_KV],
     };
-
-    for b in 0..batch {
-        for h in 0..heads {
+    for_each_head(
+        &mut output,
+        o_head_stride,
+        new_scratch,
+        |pair, out, scratch| {
+            let (b, h) = (pair / heads, pair % heads);
             let q_off = b * q_batch_stride + h * q_head_stride;
             let k_off = b * k_batch_stride + h * k_head_stride;
             let v_off = b * v_batch_stride + h * v_head_stride;
-            let o_off = b * o_batch_stride + h * o_head_stride;
             let mask_off = b * mask_batch_step + h * mask_head_step;
             let bias_off = b * bias_batch_step + h * bias_head_step;
 
@@ -356,14 +358,14 @@ where
                 &q_data[q_off..q_off + q_head_stride],
                 &k_data[k_off..k_off + k_head_stride],
                 &v_data[v_off..v_off + v_head_stride],
-                &mut output[o_off..o_off + o_head_stride],
+                out,
                 mask_data.map(|m| &m[mask_off..mask_off + mask_tile_len]),
                 bias_data.map(|b| &b[bias_off..bias_off + mask_tile_len]),
                 &params,
-                &mut scratch,
+                scratch,
             );
-        }
-    }
+        },
+    );
 
     let shape = burn_std::Shape::from(vec![batch, heads, seq_q, val_dim]);
     FlexTensor::new(
@@ -371,6 +373,36 @@ where
         Layout::contiguous(shape),
         T::dtype(),
     )
+}
+
+/// Runs `f(pair, output_chunk, scratch)` for every (batch, head) pair, where
+/// `output_chunk` is that pair's `[seq_q, val_dim]` slice of the output:
+/// in parallel with rayon, each worker reusing one scratch value (imagen's
+/// patch).
+fn for_each_head<T, S, I, F>(output: &mut [T], head_len: usize, init: I, f: F)
+where
+    T: Send,
+    I: Fn() -> S + Send + Sync,
+    F: Fn(usize, &mut [T], &mut S) + Send + Sync,
+{
+    if head_len == 0 {
+        return;
+    }
+    #[cfg(feature = "rayon")]
+    {
+        use rayon::prelude::*;
+        output
+            .par_chunks_mut(head_len)
+            .enumerate()
+            .for_each_init(init, |scratch, (pair, out)| f(pair, out, scratch));
+    }
+    #[cfg(not(feature = "rayon"))]
+    {
+        let mut scratch = init();
+        for (pair, out) in output.chunks_mut(head_len).enumerate() {
+            f(pair, out, &mut scratch);
+        }
+    }
 }
 
 /// Gemm dispatch for flash attention block matmuls.
@@ -383,6 +415,35 @@ trait FlashGemm: Float + Pod + Copy + core::ops::AddAssign {
     /// # Safety
     /// All pointers must be valid for the given dimensions and strides.
     unsafe fn block_gemm(args: BlockGemmArgs<Self>);
+
+    /// `row[i] = exp(row[i] - max)`, returning the sum (imagen's patch: f32
+    /// overrides this with a vectorizable exp).
+    fn exp_shifted_sum(row: &mut [Self], max: Self) -> Self {
+        let mut sum = Self::zero();
+        for s in row.iter_mut() {
+            let e = (*s - max).exp();
+            *s = e;
+            sum += e;
+        }
+        sum
+    }
+}
+
+/// Largest element (`-inf` for an empty row), in 8 independent lanes so it
+/// vectorizes (imagen's patch). NaN-free input assumed, as scores are.
+fn row_max<T: Float>(row: &[T]) -> T {
+    let mut lanes = [T::neg_infinity(); 8];
+    let mut chunks = row.chunks_exact(8);
+    for c in &mut chunks {
+        for (l, &v) in lanes.iter_mut().zip(c) {
+            *l = if v > *l { v } else { *l };
+        }
+    }
+    let mut m = T::neg_infinity();
+    for &v in lanes.iter().chain(chunks.remainder()) {
+        m = if v > m { v } else { m };
+    }
+    m
 }
 
 /// Arguments for a block matrix multiply: dst = alpha * dst + beta * (lhs @ rhs).
@@ -405,8 +466,10 @@ struct BlockGemmArgs<T> {
 }
 
 macro_rules! impl_flash_gemm {
-    ($ty:ty) => {
+    ($ty:ty { $($extra:item)* }) => {
         impl FlashGemm for $ty {
+            $($extra)*
+
             unsafe fn block_gemm(a: BlockGemmArgs<Self>) {
                 unsafe {
                     gemm::gemm(
@@ -436,8 +499,12 @@ macro_rules! impl_flash_gemm {
     };
 }
 
-impl_flash_gemm!(f32);
-impl_flash_gemm!(f64);
+impl_flash_gemm!(f32 {
+    fn exp_shifted_sum(row: &mut [f32], max: f32) -> f32 {
+        crate::ops::vmath::exp_shifted_sum_f32(row, max)
+    }
+});
+impl_flash_gemm!(f64 {});
 
 /// Scratch buffers reused across (batch, head) pairs to avoid per-head allocation.
 struct ScratchBuffers<T> {
@@ -455,6 +522,45 @@ struct AttentionParams<T> {
     seq_kv: usize,
     head_dim: usize,
     val_dim: usize,
+}
+
+/// Scale, soft-cap, mask (`-inf`), causal mask and bias one score row, whose
+/// first column is key `kv_start`; returns the row's maximum (imagen's patch:
+/// the common unmasked / padding-masked cases run as separate branch-free
+/// passes that vectorize).
+fn prepare_scores<T: FlashGemm>(
+    row: &mut [T],
+    qi: usize,
+    kv_start: usize,
+    mask_row: Option<&[u8]>,
+    bias_row: Option<&[T]>,
+    p: &AttentionParams<T>,
+) -> T {
+    let neg_inf = T::neg_infinity();
+    let scale = p.scale;
+    match p.softcap {
+        None => row.iter_mut().for_each(|s| *s = *s * scale),
+        Some(cap) => row
+            .iter_mut()
+            .for_each(|s| *s = cap * ((*s * scale) / cap).tanh()),
+    }
+    if let Some(m) = mask_row {
+        for (s, &m) in row.iter_mut().zip(m) {
+            *s = if m != 0 { neg_inf } else { *s };
+        }
+    }
+    if let Some(offset) = p.causal_offset {
+        let first_masked = (qi as isize + offset + 1 - kv_start as isize).max(0) as usize;
+        if first_masked < row.len() {
+            row[first_masked..].fill(neg_inf);
+        }
+    }
+    if let Some(b) = bias_row {
+        for (s, &b) in row.iter_mut().zip(b) {
+            *s += b;
+        }
+    }
+    row_max(row)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -483,13 +589,11 @@ fn flash_attention_head<T: FlashGemm>(
 
     let neg_inf = T::neg_infinity();
     let AttentionParams {
-        scale,
-        softcap,
-        causal_offset,
         seq_q,
         seq_kv,
         head_dim,
         val_dim,
+        ..
     } = *p;
 
     // Reset scratch buffers for this (batch, head) pair
@@ -536,44 +640,19 @@ fn flash_attention_head<T: FlashGemm>(
         // Step 2: Apply scale/softcap/mask/bias, online softmax, rescale output
         for qi in 0..seq_q {
             let score_row = &mut scores[qi * tile_kv..(qi + 1) * tile_kv];
-
-            let mut tile_max = neg_inf;
-
-            for (ki, score) in score_row.iter_mut().enumerate() {
-                let kv_idx = kv_start + ki;
-                let mut val = *score * scale;
-
-                if let Some(cap) = softcap {
-                    val = cap * (val / cap).tanh();
-                }
-
-                if let Some(m) = mask
-                    && m[qi * seq_kv + kv_idx] != 0
-                {
-                    val = neg_inf;
-                }
-
-                if let Some(offset) = causal_offset
-                    && (kv_idx as isize) > (qi as isize) + offset
-                {
-                    val = neg_inf;
-                }
-
-                if let Some(b) = bias {
-                    val += b[qi * seq_kv + kv_idx];
-                }
-
-                *score = val;
-                if val > tile_max {
-                    tile_max = val;
-                }
-            }
+            let row_off = qi * seq_kv + kv_start;
+            let tile_max = prepare_scores(
+                score_row,
+                qi,
+                kv_start,
+                mask.map(|m| &m[row_off..row_off + tile_kv]),
+                bias.map(|b| &b[row_off..row_off + tile_kv]),
+                p,
+            );
 
             if tile_max == neg_inf {
                 // All masked: zero out scores so gemm contributes nothing
-                for score in score_row.iter_mut() {
-                    *score = T::zero();
-                }
+                score_row.fill(T::zero());
                 continue;
             }
 
@@ -583,12 +662,7 @@ fn flash_attention_head<T: FlashGemm>(
                 tile_max
             };
 
-            let mut tile_sum = T::zero();
-            for score in score_row.iter_mut() {
-                let e = (*score - new_max).exp();
-                *score = e;
-                tile_sum += e;
-            }
+            let tile_sum = T::exp_shifted_sum(score_row, new_max);
 
             let correction = if row_max[qi] == neg_inf {
                 T::zero()
@@ -751,7 +825,6 @@ where
         .unwrap_or((0, 0));
 
     let mut output = vec![T::zero(); batch * heads * seq_q * val_dim];
-    let mut scores = vec![T::zero(); seq_q * seq_kv];
 
     let q_head_stride = seq_q * head_dim;
     let q_batch_stride = heads * q_head_stride;
@@ -760,7 +833,6 @@ where
     let v_head_stride = seq_kv * val_dim;
     let v_batch_stride = heads * v_head_stride;
     let o_head_stride = seq_q * val_dim;
-    let o_batch_stride = heads * o_head_stride;
     let mask_tile_len = seq_q * seq_kv;
 
     let params = AttentionParams {
@@ -773,12 +845,16 @@ where
         val_dim,
     };
 
-    for b in 0..batch {
-        for h in 0..heads {
+    // imagen's patch: parallel over (batch, head) pairs, as in the flash path.
+    for_each_head(
+        &mut output,
+        o_head_stride,
+        || vec![T::zero(); seq_q * seq_kv],
+        |pair, out, scores| {
+            let (b, h) = (pair / heads, pair % heads);
             let q_off = b * q_batch_stride + h * q_head_stride;
             let k_off = b * k_batch_stride + h * k_head_stride;
             let v_off = b * v_batch_stride + h * v_head_stride;
-            let o_off = b * o_batch_stride + h * o_head_stride;
             let mask_off = b * mask_batch_step + h * mask_head_step;
             let bias_off = b * bias_batch_step + h * bias_head_step;
 
@@ -786,16 +862,16 @@ where
                 &q_data[q_off..q_off + q_head_stride],
                 &k_data[k_off..k_off + k_head_stride],
                 &v_data[v_off..v_off + v_head_stride],
-                &mut output[o_off..o_off + o_head_stride],
-                &mut scores,
+                out,
+                scores,
                 &params,
                 (
                     mask_data.map(|m| &m[mask_off..mask_off + mask_tile_len]),
                     bias_data.map(|b| &b[bias_off..bias_off + mask_tile_len]),
                 ),
             );
-        }
-    }
+        },
+    );
 
     let shape = burn_std::Shape::from(vec![batch, heads, seq_q, val_dim]);
     FlexTensor::new(
@@ -822,13 +898,11 @@ fn naive_attention_head<T: FlashGemm>(
     let (mask, bias) = mask_bias;
     let neg_inf = T::neg_infinity();
     let AttentionParams {
-        scale,
-        softcap,
-        causal_offset,
         seq_q,
         seq_kv,
         head_dim,
         val_dim,
+        ..
     } = *p;
 
     // scores = Q @ K^T
@@ -854,48 +928,22 @@ fn naive_attention_head<T: FlashGemm>(
 
     for qi in 0..seq_q {
         let row = &mut scores[qi * seq_kv..(qi + 1) * seq_kv];
-
-        let mut row_max = neg_inf;
-        for (ki, s) in row.iter_mut().enumerate() {
-            let mut val = *s * scale;
-
-            if let Some(cap) = softcap {
-                val = cap * (val / cap).tanh();
-            }
-
-            if let Some(m) = mask
-                && m[qi * seq_kv + ki] != 0
-            {
-                val = neg_inf;
-            }
-
-            if let Some(offset) = causal_offset
-                && (ki as isize) > (qi as isize) + offset
-            {
-                val = neg_inf;
-            }
-
-            if let Some(b) = bias {
-                val += b[qi * seq_kv + ki];
-            }
-
-            *s = val;
-            if val > row_max {
-                row_max = val;
-            }
-        }
+        let row_off = qi * seq_kv;
+        let row_max = prepare_scores(
+            row,
+            qi,
+            0,
+            mask.map(|m| &m[row_off..row_off + seq_kv]),
+            bias.map(|b| &b[row_off..row_off + seq_kv]),
+            p,
+        );
 
         if row_max == neg_inf {
             row.fill(T::zero());
             continue;
         }
 
-        let mut sum = T::zero();
-        for s in row.iter_mut() {
-            let e = (*s - row_max).exp();
-            *s = e;
-            sum += e;
-        }
+        let sum = T::exp_shifted_sum(row, row_max);
 
         let inv_sum = T::one() / sum;
         for s in row.iter_mut() {
@@ -979,6 +1027,29 @@ mod tests {
 
     /// Assert two attention-output slices are elementwise close. Used by the
     /// flash broadcast tests below.
+    #[test]
+    fn test_exp_f32_vectorizable_matches_libm() {
+        // imagen's patch: the softmax exp, against libm's f64 exp in ulp of
+        // the f32 result, over the range softmax feeds it (x - max <= 0) and
+        // a little above.
+        let mut worst_ulp = 0.0f64;
+        for i in -873_000..=100_000 {
+            let x = i as f32 * 1e-4;
+            let got = crate::ops::unary::exp_f32_vectorizable(x) as f64;
+            let want = libm::exp(x as f64);
+            let rel = ((got - want) / want).abs();
+            worst_ulp = worst_ulp.max(rel / f32::EPSILON as f64);
+        }
+        assert!(worst_ulp <= 2.0, "worst error {worst_ulp} ulp");
+        assert_eq!(
+            crate::ops::unary::exp_f32_vectorizable(f32::NEG_INFINITY),
+            0.0
+        );
+        assert_eq!(crate::ops::unary::exp_f32_vectorizable(-100.0), 0.0);
+        assert_eq!(crate::ops::unary::exp_f32_vectorizable(0.0), 1.0);
+        assert!(crate::ops::unary::exp_f32_vectorizable(f32::NAN).is_nan());
+    }
+
     fn assert_attention_outputs_close(bcast: &[f32], full: &[f32], label: &str) {
         assert_eq!(bcast.len(), full.len(), "{label}: length mismatch");
         for (i, (&a, &b)) in bcast.iter().zip(full).enumerate() {

@@ -245,7 +245,7 @@ fn conv3d_impl<T: bytemuck::Pod + Clone + Copy + burn_backend::Element + Send + 
     options: &ConvOptions<3>,
     dtype: DType,
     zero: T,
-    gemm_fn: fn(&[T], &[T], usize, usize, usize) -> Vec<T>,
+    gemm_fn: GemmIntoFn<T>,
     add_fn: fn(T, T) -> T,
 ) -> FlexTensor {
     let x = x.to_contiguous();
@@ -285,7 +285,6 @@ fn conv3d_impl<T: bytemuck::Pod + Clone + Copy + burn_backend::Element + Send + 
         .try_fold(1usize, |acc, &x| acc.checked_mul(x))
         .expect("conv: kernel dimensions would overflow index calculations");
 
-    
     let w_data: &[T] = weight.storage();
 
     let col_len = channels_per_group * kernel_d * kernel_h * kernel_w;
@@ -305,16 +304,37 @@ fn conv3d_impl<T: bytemuck::Pod + Clone + Copy + burn_backend::Element + Send + 
     // autovectorize.
     let k_spatial = kernel_d * kernel_h * kernel_w;
     let mut w_flat = vec![zero; channels_out * col_len];
-    for c_out in 0..channels_out {
-        let src_base = c_out * channels_per_group * k_spatial;
-        let dst_base = c_out * col_len;
-        for c_in in 0..channels_per_group {
-            let src_row = src_base + c_in * k_spatial;
-            for k in 0..k_spatial {
-                w_flat[dst_base + k * channels_per_group + c_in] = w_data[src_row + k];
+    // imagen's patch: one [c_in, k] -> [k, c_in] transpose per output
+    // channel, without index arithmetic, in parallel (was a serial scalar
+    // loop that cost as much as the rest of the layer's bookkeeping).
+    let transpose_kernel = |(dst, src): (&mut [T], &[T])| {
+        for (k, dst_row) in dst.chunks_exact_mut(channels_per_group).enumerate() {
+            for (d, s) in dst_row.iter_mut().zip(src[k..].iter().step_by(k_spatial)) {
+                *d = *s;
             }
         }
+    };
+    if col_len > 0 {
+        #[cfg(feature = "rayon")]
+        {
+            use rayon::prelude::*;
+            w_flat
+                .par_chunks_mut(col_len)
+                .zip(w_data.par_chunks(col_len))
+                .for_each(transpose_kernel);
+        }
+        #[cfg(not(feature = "rayon"))]
+        w_flat
+            .chunks_mut(col_len)
+            .zip(w_data.chunks(col_len))
+            .for_each(transpose_kernel);
     }
+
+    // imagen's patch: the GEMM writes each tile straight into the output
+    // (row stride spatial_out), on top of the bias when there is one, so
+    // there is no per-tile result buffer, copy or separate bias pass.
+    let bias = bias.map(|b| b.to_contiguous());
+    let bias_data: Option<&[T]> = bias.as_ref().map(|b| b.storage());
 
     // Convert input to NHWC layout for cache-friendly access in im2col.
     // Loop order (c innermost, spatial outer) is intentional: on aarch64
@@ -330,7 +350,11 @@ fn conv3d_impl<T: bytemuck::Pod + Clone + Copy + burn_backend::Element + Send + 
     // imagen's patch: per batch element this is a [C, DHW] -> [DHW, C]
     // transpose, done by the tiled copy of a transposed view.
     let x_nhwc = x
-        .reshape(Shape::from(vec![batch_size, channels_in, in_d * in_h * in_w]))
+        .reshape(Shape::from(vec![
+            batch_size,
+            channels_in,
+            in_d * in_h * in_w,
+        ]))
         .permute(&[0, 2, 1])
         .to_contiguous();
     let x_nhwc: &[T] = x_nhwc.storage();
@@ -394,27 +418,31 @@ fn conv3d_impl<T: bytemuck::Pod + Clone + Copy + burn_backend::Element + Send + 
                         let w_group = &w_flat[w_start..w_end];
 
                         // GEMM: w_group[out_c_per_group, col_len] @ col_tile[tile_size, col_len]^T
-                        let result = gemm_fn(
-                            w_group,
-                            &col_tile,
-                            out_channels_per_group,
-                            col_len,
-                            tile_size,
-                        );
-
-                        // Write results to output for this group's output
-                        // channels: one contiguous run per channel (imagen's
-                        // patch; was an element-wise transposed walk).
-                        for c_out in 0..out_channels_per_group {
-                            let dst_idx = b * channels_out * spatial_out
-                                + (out_c_start + c_out) * spatial_out
-                                + tile_start;
-                            let row = &result[c_out * tile_size..(c_out + 1) * tile_size];
-                            debug_assert!(dst_idx + tile_size <= batch_size * channels_out * spatial_out);
-                            for (i, &v) in row.iter().enumerate() {
-                                unsafe { dst_ptr.write(dst_idx + i, v) };
+                        // into output[b, out_c_start.., tile_start..tile_end].
+                        let dst_idx =
+                            b * channels_out * spatial_out + out_c_start * spatial_out + tile_start;
+                        if let Some(bias) = bias_data {
+                            for c_out in 0..out_channels_per_group {
+                                let v = bias[out_c_start + c_out];
+                                for i in 0..tile_size {
+                                    unsafe { dst_ptr.write(dst_idx + c_out * spatial_out + i, v) };
+                                }
                             }
                         }
+                        // Safety: tiles of different (b, tile, group) write
+                        // disjoint [rows, columns] blocks of `dst`.
+                        unsafe {
+                            gemm_fn(
+                                w_group,
+                                &col_tile,
+                                out_channels_per_group,
+                                col_len,
+                                tile_size,
+                                dst_ptr.ptr_add(dst_idx),
+                                spatial_out as isize,
+                                bias_data.is_some(),
+                            )
+                        };
                     }
                 });
             });
@@ -472,24 +500,27 @@ fn conv3d_impl<T: bytemuck::Pod + Clone + Copy + burn_backend::Element + Send + 
                         let w_end = w_start + out_channels_per_group * col_len;
                         let w_group = &w_flat[w_start..w_end];
 
-                        // GEMM for this group
-                        let result = gemm_fn(
-                            w_group,
-                            &col_tile,
-                            out_channels_per_group,
-                            col_len,
-                            tile_size,
-                        );
-
-                        // Write results to output for this group's output channels
-                        for c_out in 0..out_channels_per_group {
-                            let dst_idx = b * channels_out * spatial_out
-                                + (out_c_start + c_out) * spatial_out
-                                + tile_start;
-                            output[dst_idx..dst_idx + tile_size].copy_from_slice(
-                                &result[c_out * tile_size..(c_out + 1) * tile_size],
-                            );
+                        // GEMM for this group, into the output (see above).
+                        let dst_idx =
+                            b * channels_out * spatial_out + out_c_start * spatial_out + tile_start;
+                        if let Some(bias) = bias_data {
+                            for c_out in 0..out_channels_per_group {
+                                let row = dst_idx + c_out * spatial_out;
+                                output[row..row + tile_size].fill(bias[out_c_start + c_out]);
+                            }
                         }
+                        unsafe {
+                            gemm_fn(
+                                w_group,
+                                &col_tile,
+                                out_channels_per_group,
+                                col_len,
+                                tile_size,
+                                output.as_mut_ptr().add(dst_idx),
+                                spatial_out as isize,
+                                bias_data.is_some(),
+                            )
+                        };
                     }
                 }
             }
@@ -497,20 +528,7 @@ fn conv3d_impl<T: bytemuck::Pod + Clone + Copy + burn_backend::Element + Send + 
         }
     };
 
-    let mut output = output;
-    if let Some(bias) = bias {
-        let bias = bias.to_contiguous();
-        let bias_data: &[T] = bias.storage();
-        add_bias(
-            &mut output,
-            bias_data,
-            batch_size,
-            channels_out,
-            spatial_out,
-            add_fn,
-        );
-    }
-
+    let _ = add_fn;
     let out_shape = Shape::from(vec![batch_size, channels_out, out_d, out_h, out_w]);
     FlexTensor::new(
         Bytes::from_elems(output),
@@ -1715,10 +1733,27 @@ fn conv3d_direct_impl<T: bytemuck::Pod + Clone + Copy + burn_backend::Element + 
 // every line of logic aside from the numeric type, zero, and one literals,
 // so they're generated via a macro.
 
+/// `dst[m, n] (+)= a[m, k] @ b[n, k]^T` where `dst` has row stride `dst_rs`
+/// and column stride 1; with `read_dst` the product is added to what `dst`
+/// holds (imagen's patch: the conv GEMM writes into the output in place).
+type GemmIntoFn<T> = unsafe fn(&[T], &[T], usize, usize, usize, *mut T, isize, bool);
+
 macro_rules! gemm_typed {
     ($fn_name:ident, $T:ty, $zero:expr, $one:expr) => {
-        fn $fn_name(a: &[$T], b: &[$T], m: usize, k: usize, n: usize) -> Vec<$T> {
-            let mut c = vec![$zero; m * n];
+        /// # Safety
+        /// `dst` must be valid for writes of `m` rows of `n` elements at row
+        /// stride `dst_rs`, and not be written by anyone else meanwhile.
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn $fn_name(
+            a: &[$T],
+            b: &[$T],
+            m: usize,
+            k: usize,
+            n: usize,
+            dst: *mut $T,
+            dst_rs: isize,
+            read_dst: bool,
+        ) {
             #[cfg(feature = "rayon")]
             let parallelism = if m * n * k >= 192 * 192 * 192 {
                 gemm::Parallelism::Rayon(0)
@@ -1732,17 +1767,17 @@ macro_rules! gemm_typed {
                     m,
                     n,
                     k,
-                    c.as_mut_ptr(),
+                    dst,
                     1,
-                    n as isize,
-                    false,
+                    dst_rs,
+                    read_dst,
                     a.as_ptr(),
                     1,
                     k as isize,
                     b.as_ptr(),
                     k as isize,
                     1,
-                    $zero,
+                    if read_dst { $one } else { $zero },
                     $one,
                     false,
                     false,
@@ -1750,7 +1785,6 @@ macro_rules! gemm_typed {
                     parallelism,
                 );
             }
-            c
         }
     };
 }

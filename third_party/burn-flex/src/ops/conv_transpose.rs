@@ -573,10 +573,16 @@ mod tests {
             let wt = FlexTensor::from_data(TensorData::new(w, vec![c_in, c_out_g, kh, kw]));
             let opts = ConvTransposeOptions::new(stride, padding, padding_out, dilation, groups);
             let result = conv_transpose2d_f64(xt, wt, None, &opts);
-            assert_eq!(result.layout().shape().to_vec(), vec![batch, c_out, out_h, out_w]);
+            assert_eq!(
+                result.layout().shape().to_vec(),
+                vec![batch, c_out, out_h, out_w]
+            );
             let out: Vec<f64> = result.into_data().to_vec().unwrap();
             for (i, (a, e)) in out.iter().zip(&expected).enumerate() {
-                assert!((a - e).abs() < 1e-9, "{stride:?} {padding:?} {dilation:?} at {i}: {a} vs {e}");
+                assert!(
+                    (a - e).abs() < 1e-9,
+                    "{stride:?} {padding:?} {dilation:?} at {i}: {a} vs {e}"
+                );
             }
         }
     }
