@@ -72,22 +72,26 @@ where
 /// Elements per parallel chunk of an element-wise map (imagen's patch).
 const MAP_CHUNK: usize = 1 << 15;
 
-/// `x = op(x)` over a slice: in chunks on rayon's pool when the slice is
+/// Runs `kernel` over a slice: in chunks on rayon's pool when the slice is
 /// large, so element-wise ops use every thread (imagen's patch; was serial).
-pub(crate) fn map_in_place<E: Copy + Send, Op: Fn(E) -> E + Sync>(data: &mut [E], op: &Op) {
+fn for_each_chunk<E: Send, K: Fn(&mut [E]) + Sync>(data: &mut [E], kernel: K) {
     #[cfg(feature = "rayon")]
     if data.len() >= 2 * MAP_CHUNK {
         use rayon::prelude::*;
-        data.par_chunks_mut(MAP_CHUNK).for_each(|chunk| {
-            for x in chunk.iter_mut() {
-                *x = op(*x);
-            }
-        });
+        data.par_chunks_mut(MAP_CHUNK)
+            .for_each(|chunk| kernel(chunk));
         return;
     }
-    for x in data.iter_mut() {
-        *x = op(*x);
-    }
+    kernel(data);
+}
+
+/// `x = op(x)` over a slice, through [`for_each_chunk`].
+pub(crate) fn map_in_place<E: Copy + Send, Op: Fn(E) -> E + Sync>(data: &mut [E], op: &Op) {
+    for_each_chunk(data, |chunk: &mut [E]| {
+        for x in chunk.iter_mut() {
+            *x = op(*x);
+        }
+    });
 }
 
 /// `op` of every element into a new vector, in parallel chunks when large
@@ -130,28 +134,20 @@ where
         return unary_op(tensor, f32_op, f64_op);
     }
     let n = tensor.layout().num_elements();
-    let mut tensor = if tensor.is_unique()
-        && tensor.layout().is_contiguous()
-        && tensor.layout().start_offset() == 0
-    {
-        tensor
+    // `to_contiguous` copies a strided view into a fresh (unique) buffer and
+    // returns a contiguous one as is; only a shared buffer still needs a copy.
+    let contiguous = tensor.to_contiguous();
+    drop(tensor);
+    let mut tensor = if contiguous.is_unique() {
+        contiguous
     } else {
-        let c = tensor.to_contiguous();
-        let data: Vec<f32> = c.storage::<f32>()[..n].to_vec();
         FlexTensor::new(
-            Bytes::from_elems(data),
-            Layout::contiguous(tensor.layout().shape().clone()),
+            Bytes::from_elems(contiguous.storage::<f32>()[..n].to_vec()),
+            Layout::contiguous(contiguous.layout().shape().clone()),
             DType::F32,
         )
     };
-    let data: &mut [f32] = &mut tensor.storage_mut()[..n];
-    #[cfg(feature = "rayon")]
-    if data.len() >= 2 * MAP_CHUNK {
-        use rayon::prelude::*;
-        data.par_chunks_mut(MAP_CHUNK).for_each(kernel);
-        return tensor;
-    }
-    kernel(data);
+    for_each_chunk(&mut tensor.storage_mut()[..n], kernel);
     tensor
 }
 
