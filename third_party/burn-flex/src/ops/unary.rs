@@ -243,7 +243,10 @@ where
 
 /// Exponential: e^x
 pub fn exp(tensor: FlexTensor) -> FlexTensor {
-    unary_op(tensor, |x| x.exp(), |x| x.exp())
+    // imagen's patch: f32 runs an explicitly vectorized kernel (was a
+    // per-element libm expf call).
+    use crate::ops::vmath::{exp_f32_in_place, exp_f32_scalar};
+    unary_op_f32_kernel(tensor, exp_f32_in_place, exp_f32_scalar, |x: f64| x.exp())
 }
 
 /// Natural logarithm: ln(x)

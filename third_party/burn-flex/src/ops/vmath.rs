@@ -1,4 +1,4 @@
-//! Explicitly vectorized f32 `exp` and GELU (imagen's patch).
+//! Explicitly vectorized f32 `exp`, sigmoid and GELU (imagen's patch).
 //!
 //! LLVM does not vectorize the branchy scalar forms of these, and libm's
 //! `erff` / `expf` are per-element calls, which made GELU and the attention
@@ -44,6 +44,52 @@ pub(crate) fn exp_shifted_sum_f32(row: &mut [f32], max: f32) -> f32 {
         sum += e;
     }
     sum
+}
+
+/// `exp(x)` of one value, scalar: [`exp_f32_vectorizable`] extended to the
+/// top of f32's range (`exp(x / 2)^2` above 88, +inf past 88.72).
+#[inline(always)]
+pub(crate) fn exp_f32_scalar(x: f32) -> f32 {
+    if x > 88.0 {
+        let half = exp_f32_vectorizable(x * 0.5);
+        half * half
+    } else {
+        exp_f32_vectorizable(x)
+    }
+}
+
+/// `1 / (1 + exp(-x))` of one value, scalar.
+#[inline(always)]
+pub(crate) fn sigmoid_f32_scalar(x: f32) -> f32 {
+    1.0 / (1.0 + exp_f32_scalar(-x))
+}
+
+/// `x = exp(x)` over a slice: within 2 ulp of libm, +inf past 88.72,
+/// exactly 0 below -87.3 (libm's subnormal results there are flushed).
+pub(crate) fn exp_f32_in_place(data: &mut [f32]) {
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    if avx2_fma() {
+        // SAFETY: AVX2 and FMA are available (checked above).
+        unsafe { x86::map_8(data, x86::exp8_full) };
+        return;
+    }
+    for x in data.iter_mut() {
+        *x = exp_f32_scalar(*x);
+    }
+}
+
+/// `x = 1 / (1 + exp(-x))` over a slice (SiLU's gate: a tenth of a CPU
+/// training step went to libm's `expf` here).
+pub(crate) fn sigmoid_f32_in_place(data: &mut [f32]) {
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    if avx2_fma() {
+        // SAFETY: AVX2 and FMA are available (checked above).
+        unsafe { x86::map_8(data, x86::sigmoid8) };
+        return;
+    }
+    for x in data.iter_mut() {
+        *x = sigmoid_f32_scalar(*x);
+    }
 }
 
 #[cfg(all(target_arch = "x86_64", feature = "std"))]
@@ -113,6 +159,29 @@ mod x86 {
             let e = _mm256_andnot_ps(under, e);
             let nan = _mm256_cmp_ps::<_CMP_UNORD_Q>(x, x);
             _mm256_blendv_ps(e, x, nan)
+        }
+    }
+
+    /// [`exp8`] over f32's whole range: `exp(x / 2)^2` above 88 (where
+    /// `exp8` clamps; within 5 ulp), which overflows to +inf past 88.72.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn exp8_full(x: __m256) -> __m256 {
+        unsafe {
+            let lo = exp8(x);
+            let half = exp8(_mm256_mul_ps(x, splat(0.5)));
+            let hi = _mm256_mul_ps(half, half);
+            let top = _mm256_cmp_ps::<_CMP_GT_OQ>(x, splat(88.0));
+            _mm256_blendv_ps(lo, hi, top)
+        }
+    }
+
+    /// `1 / (1 + exp(-x))`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn sigmoid8(x: __m256) -> __m256 {
+        unsafe {
+            let e = exp8_full(_mm256_sub_ps(_mm256_setzero_ps(), x));
+            _mm256_div_ps(splat(1.0), _mm256_add_ps(splat(1.0), e))
         }
     }
 
@@ -223,6 +292,46 @@ mod tests {
         assert!(special[0].is_nan());
         assert_eq!(special[1], f32::INFINITY);
         assert_eq!(special[3], 0.0);
+    }
+
+    #[test]
+    fn exp_and_sigmoid_kernels_match_libm() {
+        // Every lane position and the padded tail, across f32's range.
+        let xs: Vec<f32> = (-2_003..=2_001).map(|i| i as f32 * 0.0447).collect();
+        let mut e = xs.clone();
+        super::exp_f32_in_place(&mut e);
+        let mut s = xs.clone();
+        super::sigmoid_f32_in_place(&mut s);
+        for ((&x, &e), &s) in xs.iter().zip(&e).zip(&s) {
+            let want = libm::exp(x as f64);
+            if x < -87.3 {
+                assert_eq!(e, 0.0, "exp({x})");
+            } else if want > f32::MAX as f64 {
+                assert_eq!(e, f32::INFINITY, "exp({x})");
+            } else {
+                // 2 ulp, 5 above 88 (squared half-argument exp).
+                let ulps = if x > 88.0 { 6.0 } else { 3.0 };
+                assert!(
+                    (e as f64 - want).abs() <= ulps * f32::EPSILON as f64 * want,
+                    "exp({x}) = {e}, want {want}"
+                );
+            }
+            let want = 1.0 / (1.0 + libm::exp(-(x as f64)));
+            assert!(
+                (s as f64 - want).abs() <= 4.0 * f32::EPSILON as f64 * want + 1e-38,
+                "sigmoid({x}) = {s}, want {want}"
+            );
+        }
+        let mut special = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 88.7, 88.73];
+        super::exp_f32_in_place(&mut special);
+        assert!(special[0].is_nan());
+        assert_eq!(&special[1..3], &[f32::INFINITY, 0.0]);
+        assert!(special[3].is_finite() && special[3] > 3.3e38);
+        assert_eq!(special[4], f32::INFINITY);
+        let mut special = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.0];
+        super::sigmoid_f32_in_place(&mut special);
+        assert!(special[0].is_nan());
+        assert_eq!(&special[1..], &[1.0, 0.0, 0.5]);
     }
 
     #[test]
