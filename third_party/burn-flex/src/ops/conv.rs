@@ -114,7 +114,7 @@ conv_nd_via_3d!(
 );
 bf16_via_f32!(conv1d_bf16, conv1d_f32, 1, ConvOptions);
 
-fn expand_1d_to_3d(
+pub(crate) fn expand_1d_to_3d(
     x: &FlexTensor,
     weight: &FlexTensor,
     options: &ConvOptions<1>,
@@ -165,7 +165,7 @@ conv_nd_via_3d!(
 );
 bf16_via_f32!(conv2d_bf16, conv2d_f32, 2, ConvOptions);
 
-fn expand_2d_to_3d(
+pub(crate) fn expand_2d_to_3d(
     x: &FlexTensor,
     weight: &FlexTensor,
     options: &ConvOptions<2>,
@@ -325,17 +325,22 @@ fn conv3d_impl<T: bytemuck::Pod + Clone + Copy + burn_backend::Element + Send + 
     } else {
         // One (batch element, tile) task: build the panel of each group and
         // multiply it into the output rows it covers.
-        let task = |b: usize, tile: usize, dst: *mut T| {
+        // `col` is the worker's panel buffer, reused across its tasks: the
+        // panel builder writes every element, padding included.
+        let task = |col: &mut Vec<T>, b: usize, tile: usize, dst: *mut T| {
             let row_start = tile * rows_per_tile;
             let row_end = (row_start + rows_per_tile).min(rows);
             let tile_len = (row_end - row_start) * out_w;
-            let mut col = vec![zero; col_len * tile_len];
+            if col.len() < col_len * tile_len {
+                col.resize(col_len * tile_len, zero);
+            }
+            let col = &mut col[..col_len * tile_len];
             for g in 0..groups {
                 let in_c_start = g * channels_per_group;
                 let out_c_start = g * out_channels_per_group;
                 let x_group = &x_data[(b * channels_in + in_c_start) * in_plane..]
                     [..channels_per_group * in_plane];
-                im2col_t_tile(&mut col, x_group, row_start..row_end, &geometry, zero);
+                im2col_t_tile(col, x_group, row_start..row_end, &geometry, zero);
 
                 let w_group = &w_data
                     [out_c_start * col_len..(out_c_start + out_channels_per_group) * col_len];
@@ -355,7 +360,7 @@ fn conv3d_impl<T: bytemuck::Pod + Clone + Copy + burn_backend::Element + Send + 
                     }
                     gemm_fn(
                         w_group,
-                        &col,
+                        col,
                         out_channels_per_group,
                         col_len,
                         tile_len,
@@ -373,13 +378,18 @@ fn conv3d_impl<T: bytemuck::Pod + Clone + Copy + burn_backend::Element + Send + 
             let dst_ptr = crate::ops::SendMutPtr::new(output.as_mut_ptr());
             (0..batch_size * num_tiles)
                 .into_par_iter()
-                .for_each(|i| task(i / num_tiles, i % num_tiles, unsafe { dst_ptr.ptr_add(0) }));
+                .for_each_init(Vec::new, |col, i| {
+                    task(col, i / num_tiles, i % num_tiles, unsafe {
+                        dst_ptr.ptr_add(0)
+                    })
+                });
         }
         #[cfg(not(feature = "rayon"))]
         {
             let dst = output.as_mut_ptr();
+            let mut col = Vec::new();
             for i in 0..batch_size * num_tiles {
-                task(i / num_tiles, i % num_tiles, dst);
+                task(&mut col, i / num_tiles, i % num_tiles, dst);
             }
         }
     }

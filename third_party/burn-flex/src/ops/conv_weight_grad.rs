@@ -16,7 +16,7 @@ use burn_backend::ops::ConvOptions;
 use burn_backend::ops::conv::calculate_conv_output_size;
 use burn_std::{Bytes, Shape, f16};
 
-use crate::ops::conv::{Im2colGeometry, im2col_t_tile};
+use crate::ops::conv::{Im2colGeometry, expand_1d_to_3d, expand_2d_to_3d, im2col_t_tile};
 use crate::{FlexTensor, Layout};
 
 /// Output pixels per GEMM: its depth. Deeper means fewer passes over the
@@ -35,19 +35,11 @@ pub fn conv1d_weight_backward(
     output_grad: FlexTensor,
     options: &ConvOptions<1>,
 ) -> FlexTensor {
-    let to_3d = |t: FlexTensor| {
-        let s = t.layout().shape().to_vec();
-        t.reshape(Shape::from(vec![s[0], s[1], 1, 1, s[2]]))
-    };
-    let options_3d = ConvOptions::new(
-        [1, 1, options.stride[0]],
-        [0, 0, options.padding[0]],
-        [1, 1, options.dilation[0]],
-        options.groups,
-    );
-    let w_shape = weight.layout().shape().to_vec();
-    let grad = conv3d_weight_backward(to_3d(x), to_3d(weight), to_3d(output_grad), &options_3d);
-    grad.reshape(Shape::from(w_shape))
+    let w_shape = weight.layout().shape().clone();
+    // The output gradient is laid out like the input: the same expansion fits.
+    let (dy, _, _) = expand_1d_to_3d(&output_grad, &weight, options);
+    let (x, weight, options) = expand_1d_to_3d(&x, &weight, options);
+    conv3d_weight_backward(x, weight, dy, &options).reshape(w_shape)
 }
 
 /// Gradient of `conv2d(x, weight, _, options)` with respect to `weight`.
@@ -57,19 +49,10 @@ pub fn conv2d_weight_backward(
     output_grad: FlexTensor,
     options: &ConvOptions<2>,
 ) -> FlexTensor {
-    let to_3d = |t: FlexTensor| {
-        let s = t.layout().shape().to_vec();
-        t.reshape(Shape::from(vec![s[0], s[1], 1, s[2], s[3]]))
-    };
-    let options_3d = ConvOptions::new(
-        [1, options.stride[0], options.stride[1]],
-        [0, options.padding[0], options.padding[1]],
-        [1, options.dilation[0], options.dilation[1]],
-        options.groups,
-    );
-    let w_shape = weight.layout().shape().to_vec();
-    let grad = conv3d_weight_backward(to_3d(x), to_3d(weight), to_3d(output_grad), &options_3d);
-    grad.reshape(Shape::from(w_shape))
+    let w_shape = weight.layout().shape().clone();
+    let (dy, _, _) = expand_2d_to_3d(&output_grad, &weight, options);
+    let (x, weight, options) = expand_2d_to_3d(&x, &weight, options);
+    conv3d_weight_backward(x, weight, dy, &options).reshape(w_shape)
 }
 
 /// Gradient of `conv3d(x, weight, _, options)` with respect to `weight`.
@@ -414,6 +397,14 @@ mod tests {
                 [1, 1, 1],
                 3,
             ),
+            (
+                [2, 4, 1, 1, 50],
+                [4, 2, 1, 1, 5],
+                [1, 1, 2],
+                [0, 0, 2],
+                [1, 1, 1],
+                2,
+            ),
         ];
         for &(xs, ws, stride, padding, dilation, groups) in cases {
             let options = ConvOptions::new(stride, padding, dilation, groups);
@@ -435,6 +426,41 @@ mod tests {
             );
             assert_eq!(got.layout().shape().to_vec(), ws.to_vec());
             let got: Vec<f32> = got.into_data().to_vec().unwrap();
+
+            // The 2-D (and 1-D) entry points reshape onto the 3-D one.
+            if xs[2] == 1 && ws[2] == 1 {
+                let drop_d = |s: [usize; 5]| vec![s[0], s[1], s[3], s[4]];
+                let got2 = conv2d_weight_backward(
+                    FlexTensor::from_data(TensorData::new(x.clone(), drop_d(xs))),
+                    FlexTensor::from_data(TensorData::new(
+                        vec![0.0f32; ws.iter().product()],
+                        drop_d(ws),
+                    )),
+                    FlexTensor::from_data(TensorData::new(dy.clone(), drop_d(ys))),
+                    &ConvOptions::new(
+                        [stride[1], stride[2]],
+                        [padding[1], padding[2]],
+                        [dilation[1], dilation[2]],
+                        groups,
+                    ),
+                );
+                assert_eq!(got2.layout().shape().to_vec(), drop_d(ws));
+                assert_eq!(got2.into_data().to_vec::<f32>().unwrap(), got);
+            }
+            if xs[2] == 1 && xs[3] == 1 && ws[2] == 1 && ws[3] == 1 {
+                let only_w = |s: [usize; 5]| vec![s[0], s[1], s[4]];
+                let got1 = conv1d_weight_backward(
+                    FlexTensor::from_data(TensorData::new(x.clone(), only_w(xs))),
+                    FlexTensor::from_data(TensorData::new(
+                        vec![0.0f32; ws.iter().product()],
+                        only_w(ws),
+                    )),
+                    FlexTensor::from_data(TensorData::new(dy.clone(), only_w(ys))),
+                    &ConvOptions::new([stride[2]], [padding[2]], [dilation[2]], groups),
+                );
+                assert_eq!(got1.layout().shape().to_vec(), only_w(ws));
+                assert_eq!(got1.into_data().to_vec::<f32>().unwrap(), got);
+            }
             for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
                 assert!(
                     (g - e).abs() < 1e-3 * (1.0 + e.abs()),
