@@ -268,16 +268,8 @@ fn conv3d_impl<T: bytemuck::Pod + Clone + Copy + burn_backend::Element + Send + 
     let groups = options.groups;
     let out_channels_per_group = channels_out / groups;
 
-    let out = [0, 1, 2].map(|i| {
-        calculate_conv_output_size(
-            kernel[i],
-            options.stride[i],
-            options.padding[i],
-            options.dilation[i],
-            in_spatial[i],
-        )
-    });
-    let [out_d, out_h, out_w] = out;
+    let geometry = Im2colGeometry::new(in_spatial, kernel, options);
+    let [out_d, out_h, out_w] = geometry.out;
 
     // Validate sizes won't overflow index calculations
     let _total = [batch_size, channels_out, out_d, out_h, out_w]
@@ -302,17 +294,7 @@ fn conv3d_impl<T: bytemuck::Pod + Clone + Copy + burn_backend::Element + Send + 
     // K x 128 stays in L2 for K up to a few thousand (128 measured best
     // against 64-2048 on 3x3 convs of 128-512 channels: 5-15 % faster than
     // 512 at large K), and 128 is a multiple of the GEMM's 64-row kernel.
-    let rows = out_d * out_h;
-    let rows_per_tile = (TILE_PIXELS / out_w.max(1)).clamp(1, rows.max(1));
-    let num_tiles = rows.div_ceil(rows_per_tile);
-    let geometry = Im2colGeometry {
-        in_spatial,
-        out_hw: [out_h, out_w],
-        kernel,
-        stride: options.stride,
-        padding: options.padding,
-        dilation: options.dilation,
-    };
+    let (rows, rows_per_tile, num_tiles) = geometry.row_tiles(TILE_PIXELS);
 
     let mut output = vec![zero; batch_size * channels_out * spatial_out];
     if col_len == 0 || spatial_out == 0 {
@@ -405,11 +387,53 @@ fn conv3d_impl<T: bytemuck::Pod + Clone + Copy + burn_backend::Element + Send + 
 /// The sizes an im2col panel is built from (depth, height, width order).
 pub(crate) struct Im2colGeometry {
     pub(crate) in_spatial: [usize; 3],
-    pub(crate) out_hw: [usize; 2],
+    pub(crate) out: [usize; 3],
     pub(crate) kernel: [usize; 3],
     pub(crate) stride: [usize; 3],
     pub(crate) padding: [usize; 3],
     pub(crate) dilation: [usize; 3],
+}
+
+impl Im2colGeometry {
+    /// The geometry of a convolution of `in_spatial` inputs by `kernel`,
+    /// output sizes included.
+    pub(crate) fn new(
+        in_spatial: [usize; 3],
+        kernel: [usize; 3],
+        options: &ConvOptions<3>,
+    ) -> Self {
+        let out = [0, 1, 2].map(|i| {
+            calculate_conv_output_size(
+                kernel[i],
+                options.stride[i],
+                options.padding[i],
+                options.dilation[i],
+                in_spatial[i],
+            )
+        });
+        Self {
+            in_spatial,
+            out,
+            kernel,
+            stride: options.stride,
+            padding: options.padding,
+            dilation: options.dilation,
+        }
+    }
+
+    /// Output rows (`out_d * out_h`), rows per tile of about `tile_pixels`
+    /// output pixels (whole rows), and the number of tiles.
+    pub(crate) fn row_tiles(&self, tile_pixels: usize) -> (usize, usize, usize) {
+        let [out_d, out_h, out_w] = self.out;
+        let rows = out_d * out_h;
+        let rows_per_tile = (tile_pixels / out_w.max(1)).clamp(1, rows.max(1));
+        let num_tiles = if out_w == 0 {
+            0
+        } else {
+            rows.div_ceil(rows_per_tile)
+        };
+        (rows, rows_per_tile, num_tiles)
+    }
 }
 
 /// Fills `col` (`[K, tile]`, K = (channel, kd, kh, kw), the tile's output
@@ -423,7 +447,7 @@ pub(crate) fn im2col_t_tile<T: Copy>(
     zero: T,
 ) {
     let [in_d, in_h, in_w] = g.in_spatial;
-    let [out_h, out_w] = g.out_hw;
+    let [_, out_h, out_w] = g.out;
     let [k_d, k_h, k_w] = g.kernel;
     let tile_len = rows.len() * out_w;
     let in_plane = in_d * in_h * in_w;

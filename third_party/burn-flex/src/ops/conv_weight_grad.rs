@@ -13,7 +13,6 @@ use alloc::vec::Vec;
 
 use burn_backend::DType;
 use burn_backend::ops::ConvOptions;
-use burn_backend::ops::conv::calculate_conv_output_size;
 use burn_std::{Bytes, Shape, f16};
 
 use crate::ops::conv::{Im2colGeometry, expand_1d_to_3d, expand_2d_to_3d, im2col_t_tile};
@@ -110,16 +109,8 @@ fn weight_grad<T: burn_backend::Element + bytemuck::Pod + core::ops::AddAssign +
     let kernel = [k_d, k_h, k_w];
     let groups = options.groups;
     let out_per_group = channels_out / groups;
-    let out = [0, 1, 2].map(|i| {
-        calculate_conv_output_size(
-            kernel[i],
-            options.stride[i],
-            options.padding[i],
-            options.dilation[i],
-            in_spatial[i],
-        )
-    });
-    let [out_d, out_h, out_w] = out;
+    let geometry = Im2colGeometry::new(in_spatial, kernel, options);
+    let [out_d, out_h, out_w] = geometry.out;
     let dy_shape = dy.layout().shape();
     assert_eq!(
         &dy_shape[..],
@@ -131,22 +122,8 @@ fn weight_grad<T: burn_backend::Element + bytemuck::Pod + core::ops::AddAssign +
     let w_len = channels_out * col_len;
     let spatial_out = out_d * out_h * out_w;
     let in_plane = in_spatial[0] * in_spatial[1] * in_spatial[2];
-    let rows = out_d * out_h;
-    let rows_per_tile = (TILE_PIXELS / out_w.max(1)).clamp(1, rows.max(1));
-    let num_tiles = if spatial_out == 0 {
-        0
-    } else {
-        rows.div_ceil(rows_per_tile)
-    };
+    let (rows, rows_per_tile, num_tiles) = geometry.row_tiles(TILE_PIXELS);
     let tasks = batch * num_tiles;
-    let geometry = Im2colGeometry {
-        in_spatial,
-        out_hw: [out_h, out_w],
-        kernel,
-        stride: options.stride,
-        padding: options.padding,
-        dilation: options.dilation,
-    };
     // A pointwise conv's im2col panel is the input itself.
     let pointwise =
         kernel == [1, 1, 1] && options.stride == [1, 1, 1] && options.padding == [0, 0, 0];
