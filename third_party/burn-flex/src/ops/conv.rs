@@ -56,7 +56,7 @@ macro_rules! conv3d_1x1_typed {
 /// Generates a conv3d typed function with 1x1, depthwise, small-channel, and
 /// direct fast-path checks.
 macro_rules! conv3d_typed {
-    ($fn_name:ident, $T:ty, $dtype:expr, $zero:expr, $gemm_fn:ident, $fn_1x1:ident, $fn_depthwise:ident, $fn_small_channel:ident $(, $fn_direct:ident)?) => {
+    ($fn_name:ident, $T:ty, $dtype:expr, $zero:expr, $gemm_fn:ident, $fn_1x1:ident, $fn_depthwise:ident, $fn_small_channel:ident $(, $fn_direct:ident)? $(; winograd = $fn_winograd:path)?) => {
         pub fn $fn_name(
             x: FlexTensor,
             weight: FlexTensor,
@@ -74,6 +74,11 @@ macro_rules! conv3d_typed {
             if should_use_small_channel_conv(x_shape, w_shape, options) {
                 return $fn_small_channel(x, weight, bias, options);
             }
+            $(
+                if super::conv_winograd::should_use_winograd(x_shape, w_shape, options) {
+                    return $fn_winograd(x, weight, bias, options);
+                }
+            )?
             $(
                 if should_use_direct_conv(x_shape, w_shape, options) {
                     return $fn_direct(x, weight, bias, options);
@@ -203,7 +208,8 @@ conv3d_typed!(
     conv3d_1x1_f32,
     conv3d_depthwise_f32,
     conv3d_small_channel_f32,
-    conv3d_direct_f32
+    conv3d_direct_f32;
+    winograd = super::conv_winograd::conv3d_winograd_f32
 );
 conv3d_typed!(
     conv3d_f64,
@@ -1632,7 +1638,7 @@ macro_rules! gemm_typed {
         /// `dst` must be valid for writes of `m` rows of `n` elements at row
         /// stride `dst_rs`, and not be written by anyone else meanwhile.
         #[allow(clippy::too_many_arguments)]
-        unsafe fn $fn_name(
+        pub(crate) unsafe fn $fn_name(
             a: &[$T],
             b: &[$T],
             m: usize,
@@ -2875,6 +2881,50 @@ mod tests {
     /// 3D convolution, over strides, dilations, paddings (including more
     /// padding than input), groups, bias, 3D kernels and tiles of several
     /// output rows or of part of the batch.
+    #[test]
+    fn test_conv2d_f32_winograd_matches_im2col_at_unet_sizes() {
+        // conv2d_f32 dispatches these to F(2x2, 3x3); the im2col GEMM path is
+        // the reference. Tolerance: 2e-5 of the output's largest magnitude.
+        for (b, c_in, c_out, side) in [(2, 128, 128, 32), (1, 64, 96, 17), (2, 32, 32, 64)] {
+            let xs = [b, c_in, 1, side, side];
+            let ws = [c_out, c_in, 1, 3, 3];
+            let x = FlexTensor::from_data(TensorData::new(
+                seeded_vec_f32(xs.iter().product(), 3),
+                xs.to_vec(),
+            ));
+            let scale = 1.0 / (9.0 * c_in as f32).sqrt();
+            let w_data: Vec<f32> = seeded_vec_f32(ws.iter().product(), 5)
+                .into_iter()
+                .map(|v| v * scale)
+                .collect();
+            let w = FlexTensor::from_data(TensorData::new(w_data, ws.to_vec()));
+            let bias =
+                FlexTensor::from_data(TensorData::new(seeded_vec_f32(c_out, 9), vec![c_out]));
+            let options = ConvOptions::new([1, 1, 1], [0, 1, 1], [1, 1, 1], 1);
+            assert!(super::super::conv_winograd::should_use_winograd(
+                &xs, &ws, &options
+            ));
+            let fast: Vec<f32> = conv3d_f32(x.clone(), w.clone(), Some(bias.clone()), &options)
+                .into_data()
+                .to_vec()
+                .unwrap();
+            let reference: Vec<f32> =
+                conv3d_impl::<f32>(x, w, Some(bias), &options, DType::F32, 0.0, gemm_f32)
+                    .into_data()
+                    .to_vec()
+                    .unwrap();
+            let peak = reference.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            let err = fast
+                .iter()
+                .zip(&reference)
+                .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+            assert!(
+                err <= 2e-5 * peak,
+                "{c_in}->{c_out} at {side}: error {err} (peak {peak})"
+            );
+        }
+    }
+
     #[test]
     fn test_conv3d_impl_transposed_im2col_matches_naive() {
         #[allow(clippy::type_complexity)]

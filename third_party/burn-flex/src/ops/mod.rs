@@ -98,6 +98,7 @@ pub mod comparison;
 mod conv_common;
 pub mod conv;
 pub mod conv_transpose;
+mod conv_winograd;
 // imagen's patch: a direct weight gradient for convolutions.
 pub mod conv_weight_grad;
 pub mod cumulative;
