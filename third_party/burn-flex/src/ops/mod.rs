@@ -97,6 +97,7 @@ pub mod comparison;
 #[macro_use]
 mod conv_common;
 pub mod conv;
+mod conv_input_grad;
 pub mod conv_transpose;
 mod conv_winograd;
 // imagen's patch: a direct weight gradient for convolutions.

@@ -2,7 +2,9 @@
 //!
 //! These operations power neural network modules like convolutions and pooling.
 
-use crate::ops::{conv, conv_transpose, conv_weight_grad, deform_conv, interpolate, pool};
+use crate::ops::{
+    conv, conv_input_grad, conv_transpose, conv_weight_grad, deform_conv, interpolate, pool,
+};
 use crate::{Flex, FlexTensor, Layout};
 use burn_backend::{
     DType, Element, TensorMetadata,
@@ -92,6 +94,49 @@ impl ModuleOps<Flex> for Flex {
         options: ConvOptions<2>,
     ) -> FloatTensor<Flex> {
         conv_weight_grad::conv2d_weight_backward(x, weight, output_grad, &options)
+    }
+
+    // imagen's patch: stride-1 input gradients as forward convolutions
+    // (see `conv_input_grad`), so they take the Winograd path.
+    fn conv2d_x_backward(
+        x: FloatTensor<Flex>,
+        weight: FloatTensor<Flex>,
+        output_grad: FloatTensor<Flex>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Flex> {
+        if let Some(grad) =
+            conv_input_grad::conv2d_x_backward_as_conv(&x, &weight, &output_grad, &options)
+        {
+            return grad;
+        }
+        // burn's default: the transposed convolution.
+        let (ws, xs, gs) = (
+            weight.layout().shape(),
+            x.layout().shape(),
+            output_grad.layout().shape(),
+        );
+        let padding_out = [0, 1].map(|i| {
+            burn_backend::ops::conv::calculate_padding_out(
+                ws[2 + i],
+                options.stride[i],
+                options.padding[i],
+                options.dilation[i],
+                xs[2 + i],
+                gs[2 + i],
+            )
+        });
+        Self::conv_transpose2d(
+            output_grad,
+            weight,
+            None,
+            ConvTransposeOptions::new(
+                options.stride,
+                options.padding,
+                padding_out,
+                options.dilation,
+                options.groups,
+            ),
+        )
     }
 
     fn conv3d_weight_backward(
