@@ -14,7 +14,7 @@ mod common;
 use burn::backend::Autodiff;
 use burn::module::{AutodiffModule, Module, ModuleMapper, Param};
 use burn::optim::GradientsParams;
-use burn::tensor::{Bool, Tensor, TensorData};
+use burn::tensor::Tensor;
 use burn_flex::Flex;
 use common::{Fixture, fixtures};
 use imagen_unet::{UNet, UNetConfig};
@@ -68,19 +68,7 @@ fn check(stage: &str, has_class: bool) {
     let io = Fixture::open(&format!("{stage}_io.safetensors"));
     let reference = Fixture::open(&format!("{stage}_grads.safetensors"));
 
-    let timesteps: Vec<f32> = io.ints("timestep").1.iter().map(|&v| v as f32).collect();
-    let labels: Option<Vec<f32>> = has_class.then(|| {
-        io.ints("class_labels")
-            .1
-            .iter()
-            .map(|&v| v as f32)
-            .collect()
-    });
-    let (ms, m) = io.ints("encoder_attention_mask");
-    let mask = Tensor::<AD, 2, Bool>::from_data(
-        TensorData::new(m.iter().map(|&v| v != 0).collect::<Vec<_>>(), ms),
-        &device,
-    );
+    let (timesteps, labels, mask) = common::conditioning::<AD>(&io, has_class, &device);
     let sample = lift(io.tensor::<4>("sample")).require_grad();
     let text = lift(io.tensor::<3>("encoder_hidden_states")).require_grad();
     let weights = lift(reference.tensor::<4>("loss_weights"));

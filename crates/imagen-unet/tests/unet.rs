@@ -8,7 +8,7 @@
 
 mod common;
 
-use burn::tensor::{Bool, Tensor, TensorData};
+use burn::tensor::Tensor;
 use burn_flex::Flex;
 use common::{Fixture, fixtures, max_abs_err as err};
 use imagen_unet::UNet;
@@ -17,21 +17,9 @@ fn check(stage: &str, has_class: bool) {
     let device = Default::default();
     let unet = UNet::<Flex>::from_dir(fixtures().join(stage), &device).unwrap();
     let io = Fixture::open(&format!("{stage}_io.safetensors"));
-    let timesteps: Vec<f32> = io.ints("timestep").1.iter().map(|&v| v as f32).collect();
-    let labels: Option<Vec<f32>> = has_class.then(|| {
-        io.ints("class_labels")
-            .1
-            .iter()
-            .map(|&v| v as f32)
-            .collect()
-    });
-    let (ms, m) = io.ints("encoder_attention_mask");
+    let (timesteps, labels, mask) = common::conditioning::<Flex>(&io, has_class, &device);
     let sample: Tensor<Flex, 4> = io.tensor("sample");
     let text: Tensor<Flex, 3> = io.tensor("encoder_hidden_states");
-    let mask = Tensor::<Flex, 2, Bool>::from_data(
-        TensorData::new(m.iter().map(|&v| v != 0).collect::<Vec<_>>(), ms),
-        &device,
-    );
 
     let e_emb = err(
         unet.embedding(&timesteps, labels.as_deref(), &text),

@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use burn::tensor::Tensor;
+use burn::tensor::backend::Backend;
+use burn::tensor::{Bool, Tensor, TensorData};
 use burn_flex::Flex;
 use safetensors::SafeTensors;
 
@@ -72,4 +73,22 @@ pub fn max_abs_err<const D: usize>(got: Tensor<Flex, D>, want: &(Vec<usize>, Vec
         .zip(&want.1)
         .map(|(a, b)| (a - b).abs())
         .fold(0.0f32, f32::max)
+}
+
+/// The conditioning of a U-Net `*_io` fixture: timesteps, the class labels
+/// (noise levels, when `has_class`) and the text mask.
+pub fn conditioning<B: Backend>(
+    io: &Fixture,
+    has_class: bool,
+    device: &B::Device,
+) -> (Vec<f32>, Option<Vec<f32>>, Tensor<B, 2, Bool>) {
+    let floats = |key: &str| io.ints(key).1.iter().map(|&v| v as f32).collect();
+    let timesteps = floats("timestep");
+    let labels = has_class.then(|| floats("class_labels"));
+    let (shape, m) = io.ints("encoder_attention_mask");
+    let mask = Tensor::from_data(
+        TensorData::new(m.iter().map(|&v| v != 0).collect::<Vec<_>>(), shape),
+        device,
+    );
+    (timesteps, labels, mask)
 }

@@ -1700,7 +1700,7 @@ gemm_typed!(gemm_f16, f16, f16::from_f32(0.0), f16::from_f32(1.0));
 // new tests, keep them here only if they probe flex dtype dispatch or a
 // flex-internal fast path; otherwise add them there.
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use burn_backend::TensorData;
     use burn_std::bf16;
@@ -1986,7 +1986,7 @@ mod tests {
     }
 
     /// Build deterministic pseudo-random input for a depthwise test.
-    fn seeded_vec_f32(n: usize, seed: u32) -> Vec<f32> {
+    pub(crate) fn seeded_vec_f32(n: usize, seed: u32) -> Vec<f32> {
         (0..n)
             .map(|i| {
                 let v = ((i as u32).wrapping_mul(2654435761).wrapping_add(seed)) & 0xffff;

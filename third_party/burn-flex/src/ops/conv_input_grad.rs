@@ -84,21 +84,10 @@ fn flip_and_swap_channels(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ops::conv::tests::seeded_vec_f32;
     use crate::ops::conv_transpose;
     use burn_backend::TensorData;
     use burn_backend::ops::ConvTransposeOptions;
-
-    fn seeded(len: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..len)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                (s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-            })
-            .collect()
-    }
 
     /// Against burn's default (the transposed convolution), for 3x3 kernels
     /// taking the Winograd path and smaller ones taking im2col, paddings 0-2
@@ -113,16 +102,16 @@ mod tests {
             (1, 4, 3, 6, 7, 2, 3, 1, 2),
         ] {
             let x = FlexTensor::from_data(TensorData::new(
-                seeded(b * c_in * h * w, 1),
+                seeded_vec_f32(b * c_in * h * w, 1),
                 vec![b, c_in, h, w],
             ));
             let weight = FlexTensor::from_data(TensorData::new(
-                seeded(c_out * c_in * k_h * k_w, 2),
+                seeded_vec_f32(c_out * c_in * k_h * k_w, 2),
                 vec![c_out, c_in, k_h, k_w],
             ));
             let (o_h, o_w) = (h + 2 * p_h + 1 - k_h, w + 2 * p_w + 1 - k_w);
             let dy = FlexTensor::from_data(TensorData::new(
-                seeded(b * c_out * o_h * o_w, 3),
+                seeded_vec_f32(b * c_out * o_h * o_w, 3),
                 vec![b, c_out, o_h, o_w],
             ));
             let options = ConvOptions::new([1, 1], [p_h, p_w], [1, 1], 1);

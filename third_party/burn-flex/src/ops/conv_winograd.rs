@@ -47,9 +47,8 @@ pub(crate) fn should_use_winograd(
     {
         return false;
     }
-    let out_h = (h + 2 * options.padding[1]).saturating_sub(2);
-    let out_w = (w + 2 * options.padding[2]).saturating_sub(2);
-    out_h.div_ceil(2) * out_w.div_ceil(2) >= MIN_TILES
+    let g = Geometry::new(h, w, options.padding[1], options.padding[2]);
+    g.tiles_h * g.tiles_w >= MIN_TILES
 }
 
 /// The F(2x2, 3x3) convolution of an NC1HW f32 input by an O I 1 3 3 weight,
@@ -226,15 +225,14 @@ impl RowScratch {
     }
 }
 
-/// Writes the outputs of tile row `ty` of channel `co` from the transformed
+/// Writes the outputs of one tile row of channel `co` from the transformed
 /// products `m` (columns `j0..j0 + tiles_w` of each `[c_out, n]` block, row
-/// `co`) into the output plane `out`, plus `bias`.
+/// `co`) into `out`, the (one or two) output rows it covers, plus `bias`.
 #[allow(clippy::too_many_arguments)]
 fn write_tile_row(
     out: &mut [f32],
     m: &[f32],
     g: &Geometry,
-    ty: usize,
     co: usize,
     stride_e: usize,
     n: usize,
@@ -256,12 +254,7 @@ fn write_tile_row(
             b[k] = m1[k] - m2[k] - m3[k];
         }
     }
-    for (r, t) in [&*t0, &*t1].into_iter().enumerate() {
-        let oy = 2 * ty + r;
-        if oy >= g.out_h {
-            break;
-        }
-        let row = &mut out[oy * g.out_w..][..g.out_w];
+    for (row, t) in out.chunks_exact_mut(g.out_w).zip([&*t0, &*t1]) {
         let (pairs, tail) = row.split_at_mut(g.out_w / 2 * 2);
         for (k, pair) in pairs.chunks_exact_mut(2).enumerate() {
             pair[0] = t[0][k] + t[1][k] + t[2][k] + bias;
@@ -328,19 +321,23 @@ fn winograd_f32(
                 );
             }
         }
+        // Output rows 2 * rows.start .. of image b: no other task writes them.
+        let (first_row, last_row) = (2 * rows.start, (2 * rows.end).min(g.out_h));
         for co in 0..c_out {
-            // Safety: the tile rows of this task cover output rows no other
-            // task writes, of image b's plane co.
-            let plane = unsafe {
-                core::slice::from_raw_parts_mut(out.add((b * c_out + co) * out_plane), out_plane)
+            // Safety: the rows of plane co this task covers, disjoint from
+            // every other task's.
+            let plane_rows = unsafe {
+                core::slice::from_raw_parts_mut(
+                    out.add((b * c_out + co) * out_plane + first_row * g.out_w),
+                    (last_row - first_row) * g.out_w,
+                )
             };
-            for (i, ty) in rows.clone().enumerate() {
-                let bias = bias.map_or(0.0, |bias| bias[co]);
+            let bias = bias.map_or(0.0, |bias| bias[co]);
+            for (i, rows_out) in plane_rows.chunks_mut(2 * g.out_w).enumerate() {
                 write_tile_row(
-                    plane,
+                    rows_out,
                     m,
                     g,
-                    ty,
                     co,
                     c_out * n,
                     n,
@@ -376,6 +373,7 @@ fn winograd_f32(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ops::conv::tests::seeded_vec_f32;
     use alloc::vec;
 
     /// The direct sum, in f64.
@@ -419,18 +417,6 @@ mod tests {
         out
     }
 
-    fn pseudo_random(len: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..len)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                (s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-            })
-            .collect()
-    }
-
     /// Odd and even sizes, paddings 0-2, tiles at every border, several
     /// blocks per image, rows wider than a block, with and without bias: within 1e-5 of the f64 sum
     /// (outputs are O(1)).
@@ -446,12 +432,12 @@ mod tests {
             (1, 16, 16, 4, 520, 1, 1, true),
         ] {
             let g = Geometry::new(h, w, pad_h, pad_w);
-            let x = pseudo_random(batch * c_in * h * w, 1);
-            let wt: Vec<f32> = pseudo_random(c_out * c_in * 9, 2)
+            let x = seeded_vec_f32(batch * c_in * h * w, 1);
+            let wt: Vec<f32> = seeded_vec_f32(c_out * c_in * 9, 2)
                 .into_iter()
                 .map(|v| v / (c_in as f32 * 9.0).sqrt())
                 .collect();
-            let bias = pseudo_random(c_out, 3);
+            let bias = seeded_vec_f32(c_out, 3);
             let bias = with_bias.then_some(bias.as_slice());
             let got = winograd_f32(&x, &wt, bias, batch, c_in, c_out, &g);
             let want = direct(&x, &wt, bias, batch, c_in, c_out, &g);
