@@ -112,26 +112,27 @@ impl Geometry {
     }
 }
 
+/// `G` applied to three taps: `(g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2)`.
+fn g_taps([g0, g1, g2]: [f32; 3]) -> [f32; 4] {
+    [g0, 0.5 * (g0 + g1 + g2), 0.5 * (g0 - g1 + g2), g2]
+}
+
 /// `U = G g G^T` for every (c_out, c_in) pair, stored as 16 row-major
 /// `[c_out, c_in]` matrices, one per element of the 4x4 result.
 fn transform_weights(w: &[f32], c_out: usize, c_in: usize) -> Vec<f32> {
     let pairs = c_out * c_in;
     let mut u = vec![0.0f32; 16 * pairs];
     for (pair, g) in w.chunks_exact(9).enumerate() {
-        // G g: 4x3, rows (g0, (g0+g1+g2)/2, (g0-g1+g2)/2, g2) of g's rows.
+        // G g: 4x3, G along each of g's columns.
         let mut t = [[0.0f32; 3]; 4];
         for c in 0..3 {
-            let (g0, g1, g2) = (g[c], g[3 + c], g[6 + c]);
-            t[0][c] = g0;
-            t[1][c] = 0.5 * (g0 + g1 + g2);
-            t[2][c] = 0.5 * (g0 - g1 + g2);
-            t[3][c] = g2;
+            for (r, v) in g_taps([g[c], g[3 + c], g[6 + c]]).into_iter().enumerate() {
+                t[r][c] = v;
+            }
         }
-        // (G g) G^T: the same combination along each row.
-        for (r, row) in t.iter().enumerate() {
-            let [g0, g1, g2] = *row;
-            let e = [g0, 0.5 * (g0 + g1 + g2), 0.5 * (g0 - g1 + g2), g2];
-            for (c, v) in e.into_iter().enumerate() {
+        // (G g) G^T: G along each row.
+        for (r, row) in t.into_iter().enumerate() {
+            for (c, v) in g_taps(row).into_iter().enumerate() {
                 u[(r * 4 + c) * pairs + pair] = v;
             }
         }
@@ -243,9 +244,7 @@ fn write_tile_row(
     let tw = g.tiles_w;
     let p = |e: usize| &m[e * stride_e + co * n + j0..][..tw];
     // A^T along the rows: t[0] = m0 + m1 + m2, t[1] = m1 - m2 - m3 per column.
-    let [t0, t1] = &mut scratch.cols[0..2] else {
-        unreachable!()
-    };
+    let [t0, t1, ..] = &mut scratch.cols;
     for c in 0..4 {
         let (m0, m1, m2, m3) = (p(c), p(4 + c), p(8 + c), p(12 + c));
         let (a, b) = (&mut t0[c], &mut t1[c]);
