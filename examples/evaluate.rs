@@ -1,7 +1,8 @@
 //! DrawBench-lite: generates an image for every prompt of
 //! `imagen_shapes::drawbench_lite()` (220 prompts in six categories), scores
 //! each with the programmatic scorer, and writes a per-category table, the
-//! per-prompt verdicts and a contact sheet.
+//! per-prompt verdicts and a contact sheet. A second table gives partial
+//! credit per aspect (background, object count, colours, shapes).
 //!
 //! ```text
 //! cargo run --release --example evaluate -- --out eval/default
@@ -22,7 +23,7 @@ use std::time::Instant;
 use clap::{Parser, ValueEnum};
 use imagen::diffusion::Thresholding;
 use imagen::pipeline::{Cascade, GenerateRequest, StageOverrides, tensor_to_images};
-use imagen::shapes::{Category, contact_sheet, drawbench_lite, score};
+use imagen::shapes::{Aspects, Category, aspects, contact_sheet, drawbench_lite, score};
 use imagen::{DefaultBackend, default_device};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -112,6 +113,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut images = vec![Vec::new(); last + 1];
     let mut passes = vec![Vec::new(); last + 1];
     let mut failures = vec![Vec::new(); last + 1];
+    let mut partial: Vec<Vec<Aspects>> = vec![Vec::new(); last + 1];
     for (i, chunk) in prompts.chunks(args.batch.max(1)).enumerate() {
         let mut req =
             GenerateRequest::batch(chunk.iter().map(|p| p.text.clone())).seed(args.seed + i as u64);
@@ -121,6 +123,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for (stage, tensor) in out.outputs.into_iter().enumerate() {
             for (img, p) in tensor_to_images(tensor)?.into_iter().zip(chunk) {
                 let verdict = score(&img, &p.constraints);
+                partial[stage].push(aspects(&verdict.details.detection, &p.constraints));
                 passes[stage].push(verdict.pass);
                 failures[stage].push(
                     verdict
@@ -185,6 +188,36 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .join(format!("sheet-{}.png", cascade.stages[stage].name)),
         )?;
     }
+    // Partial credit per aspect, over the prompts that constrain it.
+    let names = partial[0].first().map(|a| a.named().map(|(n, _)| n));
+    if let Some(names) = names {
+        writeln!(
+            table,
+            "\nPartial credit (lenient, one aspect at a time; `imagen_shapes::aspects`):\n"
+        )?;
+        writeln!(table, "| stage | {} |", names.join(" | "))?;
+        writeln!(table, "|---|{}", "---|".repeat(names.len()))?;
+        for (stage, stage_aspects) in partial.iter().enumerate() {
+            let cells: Vec<String> = (0..names.len())
+                .map(|k| {
+                    let verdicts: Vec<bool> = stage_aspects
+                        .iter()
+                        .filter_map(|a| a.named()[k].1)
+                        .collect();
+                    let ok = verdicts.iter().filter(|&&v| v).count();
+                    let n = verdicts.len();
+                    format!("{:.1}% ({ok}/{n})", 100.0 * ok as f64 / n.max(1) as f64)
+                })
+                .collect();
+            writeln!(
+                table,
+                "| {} ({} px) | {} |",
+                cascade.stages[stage].name,
+                cascade.stages[stage].resolution,
+                cells.join(" | ")
+            )?;
+        }
+    }
     let settings = format!(
         "model {}, seed {}, base guidance {}, base steps {}, thresholding {}, SR noise level {}; {} prompts in {:.1?}",
         args.model_dir.display(),
@@ -208,7 +241,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut jsonl = String::new();
     for (i, p) in prompts.iter().enumerate() {
         let verdicts: Vec<serde_json::Value> = (0..=last)
-            .map(|s| serde_json::json!({"pass": passes[s][i], "failure": failures[s][i]}))
+            .map(|s| serde_json::json!({"pass": passes[s][i], "failure": failures[s][i], "aspects": partial[s][i]}))
             .collect();
         let line = serde_json::json!({"category": format!("{:?}", p.category), "prompt": p.text, "stages": verdicts});
         writeln!(jsonl, "{line}")?;

@@ -19,7 +19,8 @@
 //!   `eval/drawbench_lite.jsonl`), and [`score`], which checks an image against
 //!   constraints with classical image analysis: background from the border,
 //!   palette segmentation with an edge-blend model, connected components,
-//!   shape by moment-fitted template IoU, then an exact match to the groups.
+//!   shape by moment-fitted template IoU, then an exact match to the groups;
+//!   [`aspects`] gives partial credit (background, count, colours, shapes).
 //!   [`Constraints::realize`] builds ground-truth scenes.
 //!
 //! Everything is deterministic given a seed.
@@ -40,6 +41,7 @@
 //! --ignored --nocapture` writes a PNG contact sheet to the temp directory.
 #![warn(missing_docs)]
 
+mod aspects;
 mod caption;
 mod classify;
 mod colour;
@@ -66,6 +68,7 @@ mod texture;
 mod tolerance;
 mod write;
 
+pub use aspects::{Aspects, aspects};
 pub use caption::{caption, describe};
 pub use colour::{Background, Colour};
 pub use constraints::{Constraints, GroupSpec, RelationSpec};
