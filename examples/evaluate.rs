@@ -22,7 +22,7 @@ use std::time::Instant;
 
 use clap::{Parser, ValueEnum};
 use imagen::diffusion::Thresholding;
-use imagen::pipeline::{Cascade, GenerateRequest, StageOverrides, tensor_to_images};
+use imagen::pipeline::{Cascade, GenerateRequest, SamplerKind, StageOverrides, tensor_to_images};
 use imagen::shapes::{Aspects, Category, aspects, contact_sheet, drawbench_lite, score};
 use imagen::{DefaultBackend, default_device};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -34,6 +34,16 @@ enum Threshold {
     None,
     Static,
     Dynamic,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Sampler {
+    /// The cascade's default.
+    Config,
+    Ddpm,
+    /// Deterministic DDIM (eta 0).
+    Ddim,
+    DpmSolver,
 }
 
 #[derive(Parser)]
@@ -54,6 +64,9 @@ struct Args {
     /// Base-stage thresholding of the predicted x0.
     #[arg(long, value_enum, default_value = "config")]
     thresholding: Threshold,
+    /// Base-stage sampler.
+    #[arg(long, value_enum, default_value = "config")]
+    sampler: Sampler,
     /// Super-resolution augmentation level (default: the cascade's).
     #[arg(long)]
     noise_level: Option<usize>,
@@ -92,6 +105,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut overrides = vec![StageOverrides::default(); cascade.stages.len()];
     overrides[0].guidance_scale = args.guidance;
     overrides[0].steps = args.steps;
+    overrides[0].sampler = match args.sampler {
+        Sampler::Config => None,
+        Sampler::Ddpm => Some(SamplerKind::Ddpm),
+        Sampler::Ddim => Some(SamplerKind::Ddim { eta: 0.0 }),
+        Sampler::DpmSolver => Some(SamplerKind::DpmSolver),
+    };
     overrides[0].thresholding = match args.thresholding {
         Threshold::Config => None,
         Threshold::None => Some(Thresholding::None),
@@ -219,11 +238,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let settings = format!(
-        "model {}, seed {}, base guidance {}, base steps {}, thresholding {}, SR noise level {}; {} prompts in {:.1?}",
+        "model {}, seed {}, base guidance {}, base steps {}, base sampler {}, thresholding {}, SR noise level {}; {} prompts in {:.1?}",
         args.model_dir.display(),
         args.seed,
         args.guidance.map_or("default".into(), |g| g.to_string()),
         args.steps.map_or("default".into(), |g| g.to_string()),
+        match args.sampler {
+            Sampler::Config => "default",
+            Sampler::Ddpm => "ddpm",
+            Sampler::Ddim => "ddim",
+            Sampler::DpmSolver => "dpm-solver",
+        },
         match args.thresholding {
             Threshold::Config => "config",
             Threshold::None => "none",
