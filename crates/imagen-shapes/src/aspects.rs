@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Constraints, Detection};
+use crate::{Constraints, DetectedObject, Detection, GroupSpec};
 
 /// One verdict per aspect of a prompt; `None` where the prompt does not
 /// constrain that aspect.
@@ -63,38 +63,39 @@ impl Aspects {
 /// ```
 pub fn aspects(detection: &Detection, constraints: &Constraints) -> Aspects {
     let objects = &detection.objects;
-    let colours = constraints
-        .groups
-        .iter()
-        .any(|g| g.colour.is_some())
-        .then(|| {
-            constraints.groups.iter().filter_map(|g| g.colour).all(|c| {
-                let asked: usize = constraints
-                    .groups
-                    .iter()
-                    .filter(|g| g.colour == Some(c))
-                    .map(|g| g.count)
-                    .sum();
-                objects.iter().filter(|o| o.colour == c).count() >= asked
-            })
-        });
-    let shapes = constraints.groups.iter().all(|g| {
-        let asked: usize = constraints
-            .groups
-            .iter()
-            .filter(|h| h.shape == g.shape)
-            .map(|h| h.count)
-            .sum();
-        objects.iter().filter(|o| o.shape == Some(g.shape)).count() >= asked
-    });
+    let named_colour = constraints.groups.iter().any(|g| g.colour.is_some());
     Aspects {
         background: constraints
             .background
             .map(|b| detection.background == Some(b)),
         count: objects.len() == constraints.object_count(),
-        colours,
-        shapes,
+        colours: named_colour
+            .then(|| covered(constraints, objects, |g| g.colour, |o| Some(o.colour))),
+        shapes: covered(constraints, objects, |g| Some(g.shape), |o| o.shape),
     }
+}
+
+/// Whether every value the groups name (by `asked`) is found (by `found`) on
+/// at least as many objects as the groups naming it ask for in total.
+fn covered<K: PartialEq>(
+    constraints: &Constraints,
+    objects: &[DetectedObject],
+    asked: impl Fn(&GroupSpec) -> Option<K>,
+    found: impl Fn(&DetectedObject) -> Option<K>,
+) -> bool {
+    let groups = &constraints.groups;
+    groups.iter().filter_map(&asked).all(|k| {
+        let wanted: usize = groups
+            .iter()
+            .filter(|g| asked(g).as_ref() == Some(&k))
+            .map(|g| g.count)
+            .sum();
+        objects
+            .iter()
+            .filter(|o| found(o).as_ref() == Some(&k))
+            .count()
+            >= wanted
+    })
 }
 
 #[cfg(test)]
