@@ -184,7 +184,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .zip(stage_passes)
                 .filter(|(p, _)| keep(p.category))
                 .fold((0, 0), |(n, k), (_, &pass)| (n + 1, k + usize::from(pass)));
-            format!("{:.1}% ({k}/{n})", 100.0 * k as f64 / n.max(1) as f64)
+            percent(k, n)
         };
         let cells: Vec<String> = categories.iter().map(|&c| rate(&|p| p == c)).collect();
         writeln!(
@@ -208,34 +208,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )?;
     }
     // Partial credit per aspect, over the prompts that constrain it.
-    let names = partial[0].first().map(|a| a.named().map(|(n, _)| n));
-    if let Some(names) = names {
+    writeln!(
+        table,
+        "\nPartial credit (lenient, one aspect at a time; `imagen_shapes::aspects`):\n"
+    )?;
+    writeln!(table, "| stage | {} |", Aspects::NAMES.join(" | "))?;
+    writeln!(table, "|---|{}", "---|".repeat(Aspects::NAMES.len()))?;
+    for (stage, stage_aspects) in partial.iter().enumerate() {
+        let cells: Vec<String> = (0..Aspects::NAMES.len())
+            .map(|k| {
+                let verdicts: Vec<bool> = stage_aspects
+                    .iter()
+                    .filter_map(|a| a.named()[k].1)
+                    .collect();
+                percent(verdicts.iter().filter(|&&v| v).count(), verdicts.len())
+            })
+            .collect();
         writeln!(
             table,
-            "\nPartial credit (lenient, one aspect at a time; `imagen_shapes::aspects`):\n"
+            "| {} ({} px) | {} |",
+            cascade.stages[stage].name,
+            cascade.stages[stage].resolution,
+            cells.join(" | ")
         )?;
-        writeln!(table, "| stage | {} |", names.join(" | "))?;
-        writeln!(table, "|---|{}", "---|".repeat(names.len()))?;
-        for (stage, stage_aspects) in partial.iter().enumerate() {
-            let cells: Vec<String> = (0..names.len())
-                .map(|k| {
-                    let verdicts: Vec<bool> = stage_aspects
-                        .iter()
-                        .filter_map(|a| a.named()[k].1)
-                        .collect();
-                    let ok = verdicts.iter().filter(|&&v| v).count();
-                    let n = verdicts.len();
-                    format!("{:.1}% ({ok}/{n})", 100.0 * ok as f64 / n.max(1) as f64)
-                })
-                .collect();
-            writeln!(
-                table,
-                "| {} ({} px) | {} |",
-                cascade.stages[stage].name,
-                cascade.stages[stage].resolution,
-                cells.join(" | ")
-            )?;
-        }
     }
     let settings = format!(
         "model {}, seed {}, base guidance {}, base steps {}, base sampler {}, thresholding {}, SR noise level {}; {} prompts in {:.1?}",
@@ -275,4 +270,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("{settings}\n\n{table}");
     println!("wrote {}", args.out.display());
     Ok(())
+}
+
+/// `k` of `n` as "12.5% (k/n)".
+fn percent(k: usize, n: usize) -> String {
+    format!("{:.1}% ({k}/{n})", 100.0 * k as f64 / n.max(1) as f64)
 }

@@ -27,6 +27,9 @@ pub struct Aspects {
 }
 
 impl Aspects {
+    /// The aspects' names, in the order of [`Aspects::named`].
+    pub const NAMES: [&'static str; 4] = ["background", "count", "colours", "shapes"];
+
     /// The aspect verdicts in a fixed order, with their names.
     ///
     /// ```
@@ -35,11 +38,12 @@ impl Aspects {
     /// assert_eq!(a.named()[2], ("colours", Some(false)));
     /// ```
     pub fn named(&self) -> [(&'static str, Option<bool>); 4] {
+        let [background, count, colours, shapes] = Self::NAMES;
         [
-            ("background", self.background),
-            ("count", Some(self.count)),
-            ("colours", self.colours),
-            ("shapes", Some(self.shapes)),
+            (background, self.background),
+            (count, Some(self.count)),
+            (colours, self.colours),
+            (shapes, Some(self.shapes)),
         ]
     }
 }
