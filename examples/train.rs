@@ -129,7 +129,9 @@ struct Args {
     /// Fine-tune from this diffusers unet/ directory.
     #[arg(long)]
     init: Option<PathBuf>,
-    /// Continue from the newest checkpoint in <out>/checkpoints.
+    /// Continue from the newest checkpoint in <out>/checkpoints (the same
+    /// settings, but for the learning-rate schedule: --steps, --lr, --warmup,
+    /// --min-lr).
     #[arg(long)]
     resume: bool,
     /// Checkpoint every N steps.

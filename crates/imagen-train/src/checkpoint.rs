@@ -100,6 +100,11 @@ fn record_from<B: AutodiffBackend, const D: usize>(
 }
 
 /// The first top-level key whose value differs between two configs.
+/// The [`TrainConfig`] fields a resumed run may change: they shape the
+/// learning rate from the saved step on and leave the weights, moments and
+/// data order as they were.
+pub const SCHEDULE_FIELDS: [&str; 4] = ["steps", "lr", "warmup_steps", "lr_schedule"];
+
 fn first_difference(
     a: &serde_json::Value,
     b: &serde_json::Value,
@@ -182,8 +187,9 @@ impl<B: AutodiffBackend> Trainer<B> {
 
     /// Restores a trainer from `checkpoint` (a `step-*` directory) for a run
     /// with `config`; returns it and the saved data position. Refuses a
-    /// checkpoint whose config differs (other than `steps`), naming the
-    /// setting.
+    /// checkpoint whose config differs, naming the setting, except for the
+    /// learning-rate schedule ([`SCHEDULE_FIELDS`]): a continued run may be
+    /// made longer or decay differently, and picks up at the saved step.
     pub fn resume(
         checkpoint: impl AsRef<Path>,
         config: TrainConfig,
@@ -201,7 +207,9 @@ impl<B: AutodiffBackend> Trainer<B> {
         let mut now = serde_json::to_value(&config).expect("serializable");
         for v in [&mut saved, &mut now] {
             if let Some(o) = v.as_object_mut() {
-                o.remove("steps");
+                for field in SCHEDULE_FIELDS {
+                    o.remove(field);
+                }
             }
         }
         if let Some((field, checkpoint, current)) = first_difference(&saved, &now) {

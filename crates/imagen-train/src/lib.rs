@@ -26,7 +26,7 @@ mod params;
 pub mod text;
 mod trainer;
 
-pub use checkpoint::{CheckpointState, latest_checkpoint};
+pub use checkpoint::{CheckpointState, SCHEDULE_FIELDS, latest_checkpoint};
 pub use config::{LrSchedule, StageKind, TrainConfig, TrainObjective};
 pub use error::TrainError;
 pub use objective::{NullText, StageLoss, TrainBatch, degrade, drop_mask, stage_loss};

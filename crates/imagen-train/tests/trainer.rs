@@ -7,7 +7,9 @@ use burn::backend::Autodiff;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Distribution, Int, Tensor};
 use burn_flex::Flex;
-use imagen_train::{NullText, StageKind, TrainBatch, TrainConfig, Trainer, latest_checkpoint};
+use imagen_train::{
+    LrSchedule, NullText, StageKind, TrainBatch, TrainConfig, Trainer, latest_checkpoint,
+};
 use imagen_unet::UNetConfig;
 
 type B = Autodiff<Flex>;
@@ -173,15 +175,18 @@ fn a_checkpoint_of_another_config_is_refused_naming_the_setting() {
     t.train_step(std::slice::from_ref(&b), &null).unwrap();
     let ckpt = t.save(&dir, 0, 1).unwrap();
     let mut other = config(StageKind::Base);
-    other.lr = 5e-4;
+    other.ema_decay = 0.5;
     let msg = Trainer::<B>::resume(&ckpt, other, &Default::default())
         .err()
         .unwrap()
         .to_string();
-    assert!(msg.contains("lr"), "{msg}");
-    // More steps is not a different run.
+    assert!(msg.contains("ema_decay"), "{msg}");
+    // A longer run with another learning-rate schedule continues the same one.
     let mut longer = config(StageKind::Base);
     longer.steps *= 2;
+    longer.lr /= 2.0;
+    longer.warmup_steps += 1;
+    longer.lr_schedule = LrSchedule::Cosine { min_lr: 1e-6 };
     Trainer::<B>::resume(&ckpt, longer, &Default::default()).unwrap();
     std::fs::remove_dir_all(&dir).ok();
 }
