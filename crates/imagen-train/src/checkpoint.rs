@@ -99,12 +99,12 @@ fn record_from<B: AutodiffBackend, const D: usize>(
     })
 }
 
-/// The first top-level key whose value differs between two configs.
 /// The [`TrainConfig`] fields a resumed run may change: they shape the
 /// learning rate from the saved step on and leave the weights, moments and
 /// data order as they were.
 pub const SCHEDULE_FIELDS: [&str; 4] = ["steps", "lr", "warmup_steps", "lr_schedule"];
 
+/// The first top-level key whose value differs between two configs.
 fn first_difference(
     a: &serde_json::Value,
     b: &serde_json::Value,
