@@ -31,8 +31,10 @@ cargo build --release --example demo_text_encoder --example train --example demo
 [ -f "$RUNS/text/model.safetensors" ] ||
   "$EX/demo_text_encoder" --out "$RUNS/text" --pretrain-steps 1500 --seed 0
 
-common=(--text-encoder "$RUNS/text" --max-length 40 --shapes 50000 --batch 16
-  --lr 2e-4 --warmup 200 --ema-decay 0.999 --min-snr 5 --save-every 250 --resume)
+# Data, checkpointing and resumption, the same for every run below.
+data=(--text-encoder "$RUNS/text" --max-length 40 --shapes 50000 --batch 16
+  --save-every 250 --resume)
+common=("${data[@]}" --lr 2e-4 --warmup 200 --ema-decay 0.999 --min-snr 5)
 "$EX/train" --stage base --out "$RUNS/base" --resolution 64 --steps "$BASE_STEPS" \
   --preset demo_base "${common[@]}" > "$RUNS/base.log" 2>&1 &
 "$EX/train" --stage sr --out "$RUNS/sr" --resolution 256 --crop 64 --lowres 16 \
@@ -41,21 +43,18 @@ common=(--text-encoder "$RUNS/text" --max-length 40 --shapes 50000 --batch 16
 wait
 
 "$EX/train" --stage base --out "$RUNS/base-v" --resolution 64 --steps "$BASE_V_STEPS" \
-  --init "$RUNS/base/unet-ema" --text-encoder "$RUNS/text" --max-length 40 --shapes 50000 \
-  --batch 16 --lr 1e-3 --warmup 100 --min-lr 2e-4 --ema-decay 0.998 --v-prediction \
-  --save-every 250 --seed 5 --resume > "$RUNS/base-v.log" 2>&1
+  --init "$RUNS/base/unet-ema" "${data[@]}" --lr 1e-3 --warmup 100 --min-lr 2e-4 \
+  --ema-decay 0.998 --v-prediction --seed 5 > "$RUNS/base-v.log" 2>&1
 
 # Second round: both U-Nets continue from their EMA weights with a fresh
-# optimiser, at the same time (one core each, 1.1-1.5 steps/s each).
+# optimiser, at the same time (one core each, 1.0-1.5 steps/s each).
 "$EX/train" --stage base --out "$RUNS/base-v2" --resolution 64 --steps "$ROUND2_STEPS" \
-  --init "$RUNS/base-v/unet-ema" --text-encoder "$RUNS/text" --max-length 40 --shapes 50000 \
-  --batch 16 --lr 2.1e-4 --warmup 100 --min-lr 1.5e-4 --ema-decay 0.998 --v-prediction \
-  --save-every 250 --seed 7 --resume > "$RUNS/base-v2.log" 2>&1 &
+  --init "$RUNS/base-v/unet-ema" "${data[@]}" --lr 2.1e-4 --warmup 100 --min-lr 1.5e-4 \
+  --ema-decay 0.998 --v-prediction --seed 7 > "$RUNS/base-v2.log" 2>&1 &
 "$EX/train" --stage sr --out "$RUNS/sr2" --resolution 256 --crop 64 --lowres 16 \
-  --max-noise-level 250 --steps "$ROUND2_STEPS" --init "$RUNS/sr/unet-ema" \
-  --text-encoder "$RUNS/text" --max-length 40 --shapes 50000 --batch 16 --lr 2e-4 \
-  --warmup 100 --min-lr 1e-4 --ema-decay 0.999 --min-snr 5 --save-every 250 --seed 8 \
-  --resume > "$RUNS/sr2.log" 2>&1 &
+  --max-noise-level 250 --steps "$ROUND2_STEPS" --init "$RUNS/sr/unet-ema" "${data[@]}" \
+  --lr 2e-4 --warmup 100 --min-lr 1e-4 --ema-decay 0.999 --min-snr 5 --seed 8 \
+  > "$RUNS/sr2.log" 2>&1 &
 wait
 
 "$EX/demo_cascade" --text "$RUNS/text" --base "$RUNS/base-v2/unet-ema" --sr "$RUNS/sr2/unet-ema" \
