@@ -49,31 +49,28 @@ wait
   --init "$RUNS/base/unet-ema" "${data[@]}" --lr 1e-3 --warmup 100 --min-lr 2e-4 \
   --ema-decay 0.998 --v-prediction --seed 5 > "$RUNS/base-v.log" 2>&1
 
-# Second round: both U-Nets continue from their EMA weights with a fresh
-# optimiser, at the same time (one core each, 1.0-1.5 steps/s each).
-"$EX/train" --stage base --out "$RUNS/base-v2" --resolution 64 --steps "$ROUND2_STEPS" \
-  --init "$RUNS/base-v/unet-ema" "${data[@]}" --lr 2.1e-4 --warmup 100 --min-lr 1.5e-4 \
-  --ema-decay 0.998 --v-prediction --seed 7 > "$RUNS/base-v2.log" 2>&1 &
-"$EX/train" --stage sr --out "$RUNS/sr2" --resolution 256 --crop 64 --lowres 16 \
-  --max-noise-level 250 --steps "$ROUND2_STEPS" --init "$RUNS/sr/unet-ema" "${data[@]}" \
-  --lr 2e-4 --warmup 100 --min-lr 1e-4 --ema-decay 0.999 --min-snr 5 --seed 8 \
-  > "$RUNS/sr2.log" 2>&1 &
-wait
+# Both U-Nets continue side by side (one core each, 1.0-1.5 steps/s each):
+# continue_both STEPS BASE_LR BASE_MIN_LR SR_LR SR_MIN_LR ROUND.
+continue_both() {
+  "$EX/train" --stage base --out "$RUNS/base-v2" --resolution 64 --steps "$1" \
+    --init "$RUNS/base-v/unet-ema" "${data[@]}" --lr "$2" --warmup 100 --min-lr "$3" \
+    --ema-decay 0.998 --v-prediction --seed 7 > "$RUNS/base-v$6.log" 2>&1 &
+  "$EX/train" --stage sr --out "$RUNS/sr2" --resolution 256 --crop 64 --lowres 16 \
+    --max-noise-level 250 --steps "$1" --init "$RUNS/sr/unet-ema" "${data[@]}" \
+    --lr "$4" --warmup 100 --min-lr "$5" --ema-decay 0.999 --min-snr 5 --seed 8 \
+    > "$RUNS/sr$6.log" 2>&1 &
+  wait
+}
+
+# Second round: both from their EMA weights with a fresh optimiser.
+continue_both "$ROUND2_STEPS" 2.1e-4 1.5e-4 2e-4 1e-4 2
 
 # Third round: the same two runs resume from their last checkpoint with a
-# longer cosine (to ROUND3_STEPS) at lower rates: base 1.7e-4 -> 1e-4, SR
-# 1.5e-4 -> 6e-5. The shipped weights are this round's EMA at the step
-# docs/evaluation.md names: 12,750 (the round resumed from step 7,250,
-# not 7,500). The final demo_cascade takes the last EMA weights; assemble
-# from checkpoints/step-00012750/ema to get the shipped ones.
-"$EX/train" --stage base --out "$RUNS/base-v2" --resolution 64 --steps "$ROUND3_STEPS" \
-  --init "$RUNS/base-v/unet-ema" "${data[@]}" --lr 1.7e-4 --warmup 100 --min-lr 1e-4 \
-  --ema-decay 0.998 --v-prediction --seed 7 > "$RUNS/base-v3.log" 2>&1 &
-"$EX/train" --stage sr --out "$RUNS/sr2" --resolution 256 --crop 64 --lowres 16 \
-  --max-noise-level 250 --steps "$ROUND3_STEPS" --init "$RUNS/sr/unet-ema" "${data[@]}" \
-  --lr 1.5e-4 --warmup 100 --min-lr 6e-5 --ema-decay 0.999 --min-snr 5 --seed 8 \
-  > "$RUNS/sr3.log" 2>&1 &
-wait
+# longer cosine (to ROUND3_STEPS) at lower rates. The shipped weights are
+# this round's EMA at step 12,750 (it resumed from step 7,250, not 7,500);
+# the demo_cascade below takes the last EMA weights, so assemble from
+# checkpoints/step-00012750/ema to get the shipped ones.
+continue_both "$ROUND3_STEPS" 1.7e-4 1e-4 1.5e-4 6e-5 3
 
 "$EX/demo_cascade" --text "$RUNS/text" --base "$RUNS/base-v2/unet-ema" --sr "$RUNS/sr2/unet-ema" \
   --base-v-prediction --out models/demo
