@@ -67,9 +67,12 @@ continue_both "$ROUND2_STEPS" 2.1e-4 1.5e-4 2e-4 1e-4 2
 
 # Third round: the same two runs resume from their last checkpoint with a
 # longer cosine (to ROUND3_STEPS) at lower rates. The shipped weights are
-# this round's EMA at step 12,750 (it resumed from step 7,250, not 7,500);
-# the demo_cascade below takes the last EMA weights, so assemble from
-# checkpoints/step-00012750/ema to get the shipped ones.
+# this round's EMA at step 12,750, where both runs were killed for time
+# (the round resumed from step 7,250, not 7,500). Run to the end, the
+# demo_cascade below assembles step ROUND3_STEPS's weights, which were never
+# evaluated; only the last three checkpoints are kept, so to reproduce the
+# shipped ones, kill the runs once step-00012750 is written and pass its
+# checkpoints/step-00012750/ema directories to demo_cascade.
 continue_both "$ROUND3_STEPS" 1.7e-4 1e-4 1.5e-4 6e-5 3
 
 "$EX/demo_cascade" --text "$RUNS/text" --base "$RUNS/base-v2/unet-ema" --sr "$RUNS/sr2/unet-ema" \
