@@ -4,7 +4,7 @@
 # 64->256 super-resolution U-Net (trained on 64x64 crops), then assembles
 # the cascade. Re-running resumes both U-Nets from their last checkpoints.
 #
-#   bash tools/demo/train.sh [BASE_STEPS] [SR_STEPS] [BASE_V_STEPS] [ROUND2_STEPS] [ROUND3_STEPS]
+#   bash tools/demo/train.sh [BASE_STEPS] [SR_STEPS] [BASE_V_STEPS] [ROUND2_STEPS] [ROUND3_STEPS] [ROUND4_STEPS]
 #
 # The base U-Net then continues with v-prediction (docs/evaluation.md: the
 # eps-parameterised model cannot see the image at high noise), at a higher
@@ -12,10 +12,11 @@
 # step 16,000 (trained as 10,000 steps decaying 1e-3 -> 2e-4, then 6,000
 # more at 2.5e-4 -> 2.1e-4; this one 16,000-step cosine reproduces the
 # recipe, not those exact weights). In a second round both U-Nets continue
-# from their EMA weights with a fresh optimiser, and in a third both runs
-# resume on a longer cosine at lower rates; the shipped weights are the
-# third round's EMA at step 12,750 of its 15,000 steps (base 28,750 v steps
-# in all, SR 14,250 steps in all). tools/demo/sr_ablation.sh trains the SR
+# from their EMA weights with a fresh optimiser, in a third both runs
+# resume on a longer cosine at lower rates, and in a fourth both start again
+# from the third's EMA weights with a fresh optimiser at lower rates still;
+# the shipped weights are the fourth round's EMA at its step 6,500 (base
+# 35,250 v steps in all, SR 20,750). tools/demo/sr_ablation.sh trains the SR
 # ablation model (no noise-conditioning augmentation).
 #
 # The two U-Nets train at the same time: burn-flex keeps about one core
@@ -27,6 +28,7 @@ SR_STEPS=${2:-20000}
 BASE_V_STEPS=${3:-16000}
 ROUND2_STEPS=${4:-7500}
 ROUND3_STEPS=${5:-15000}
+ROUND4_STEPS=${6:-6500}
 RUNS=${RUNS:-runs}
 EX=target/release/examples
 cargo build --release --example demo_text_encoder --example train --example demo_cascade
@@ -50,30 +52,37 @@ wait
   --ema-decay 0.998 --v-prediction --seed 5 > "$RUNS/base-v.log" 2>&1
 
 # Both U-Nets continue side by side (one core each, 1.0-1.5 steps/s each):
-# continue_both STEPS BASE_LR BASE_MIN_LR SR_LR SR_MIN_LR ROUND.
+# continue_both STEPS BASE_LR BASE_MIN_LR SR_LR SR_MIN_LR ROUND BASE_OUT SR_OUT
+#   BASE_INIT SR_INIT BASE_SEED SR_SEED
 continue_both() {
-  "$EX/train" --stage base --out "$RUNS/base-v2" --resolution 64 --steps "$1" \
-    --init "$RUNS/base-v/unet-ema" "${data[@]}" --lr "$2" --warmup 100 --min-lr "$3" \
-    --ema-decay 0.998 --v-prediction --seed 7 > "$RUNS/base-v$6.log" 2>&1 &
-  "$EX/train" --stage sr --out "$RUNS/sr2" --resolution 256 --crop 64 --lowres 16 \
-    --max-noise-level 250 --steps "$1" --init "$RUNS/sr/unet-ema" "${data[@]}" \
-    --lr "$4" --warmup 100 --min-lr "$5" --ema-decay 0.999 --min-snr 5 --seed 8 \
+  "$EX/train" --stage base --out "$RUNS/$7" --resolution 64 --steps "$1" \
+    --init "$9" "${data[@]}" --lr "$2" --warmup 100 --min-lr "$3" \
+    --ema-decay 0.998 --v-prediction --seed "${11}" > "$RUNS/base-v$6.log" 2>&1 &
+  "$EX/train" --stage sr --out "$RUNS/$8" --resolution 256 --crop 64 --lowres 16 \
+    --max-noise-level 250 --steps "$1" --init "${10}" "${data[@]}" \
+    --lr "$4" --warmup 100 --min-lr "$5" --ema-decay 0.999 --min-snr 5 --seed "${12}" \
     > "$RUNS/sr$6.log" 2>&1 &
   wait
 }
+round23=(base-v2 sr2 "$RUNS/base-v/unet-ema" "$RUNS/sr/unet-ema" 7 8)
 
 # Second round: both from their EMA weights with a fresh optimiser.
-continue_both "$ROUND2_STEPS" 2.1e-4 1.5e-4 2e-4 1e-4 2
+continue_both "$ROUND2_STEPS" 2.1e-4 1.5e-4 2e-4 1e-4 2 "${round23[@]}"
 
 # Third round: the same two runs resume from their last checkpoint with a
-# longer cosine (to ROUND3_STEPS) at lower rates. The shipped weights are
-# this round's EMA at step 12,750, where both runs were killed for time
-# (the round resumed from step 7,250, not 7,500). Run to the end, the
-# demo_cascade below assembles step ROUND3_STEPS's weights, which were never
-# evaluated; only the last three checkpoints are kept, so to reproduce the
-# shipped ones, kill the runs once step-00012750 is written and pass its
-# checkpoints/step-00012750/ema directories to demo_cascade.
-continue_both "$ROUND3_STEPS" 1.7e-4 1e-4 1.5e-4 6e-5 3
+# longer cosine (to ROUND3_STEPS) at lower rates (the round resumed from
+# step 7,250, not 7,500, and its runs were killed at step 12,750 for time;
+# only the last three checkpoints are kept, so to reproduce that, kill the
+# runs once step-00012750 is written and use its checkpoints/*/ema below).
+continue_both "$ROUND3_STEPS" 1.7e-4 1e-4 1.5e-4 6e-5 3 "${round23[@]}"
 
-"$EX/demo_cascade" --text "$RUNS/text" --base "$RUNS/base-v2/unet-ema" --sr "$RUNS/sr2/unet-ema" \
+# Fourth round: both from the third round's EMA weights with a fresh AdamW
+# and new data seeds, a 6,500-step cosine to a quarter of the rate. The
+# shipped weights are its EMA at step 6,500 (the runs started from the f16
+# weights shipped after round 3, on a 5,500-step cosine resumed at step
+# 1,000 on this 6,500-step one).
+continue_both "$ROUND4_STEPS" 1.1e-4 2.5e-5 7e-5 2e-5 4 base-v4 sr4 \
+  "$RUNS/base-v2/unet-ema" "$RUNS/sr2/unet-ema" 11 12
+
+"$EX/demo_cascade" --text "$RUNS/text" --base "$RUNS/base-v4/unet-ema" --sr "$RUNS/sr4/unet-ema" \
   --base-v-prediction --out models/demo
