@@ -55,13 +55,15 @@ wait
 # continue_both STEPS BASE_LR BASE_MIN_LR SR_LR SR_MIN_LR ROUND BASE_OUT SR_OUT
 #   BASE_INIT SR_INIT BASE_SEED SR_SEED
 continue_both() {
-  "$EX/train" --stage base --out "$RUNS/$7" --resolution 64 --steps "$1" \
-    --init "$9" "${data[@]}" --lr "$2" --warmup 100 --min-lr "$3" \
-    --ema-decay 0.998 --v-prediction --seed "${11}" > "$RUNS/base-v$6.log" 2>&1 &
-  "$EX/train" --stage sr --out "$RUNS/$8" --resolution 256 --crop 64 --lowres 16 \
-    --max-noise-level 250 --steps "$1" --init "${10}" "${data[@]}" \
-    --lr "$4" --warmup 100 --min-lr "$5" --ema-decay 0.999 --min-snr 5 --seed "${12}" \
-    > "$RUNS/sr$6.log" 2>&1 &
+  local steps=$1 base_lr=$2 base_min=$3 sr_lr=$4 sr_min=$5 round=$6
+  local base_out=$7 sr_out=$8 base_init=$9 sr_init=${10} base_seed=${11} sr_seed=${12}
+  "$EX/train" --stage base --out "$RUNS/$base_out" --resolution 64 --steps "$steps" \
+    --init "$base_init" "${data[@]}" --lr "$base_lr" --warmup 100 --min-lr "$base_min" \
+    --ema-decay 0.998 --v-prediction --seed "$base_seed" > "$RUNS/base-v$round.log" 2>&1 &
+  "$EX/train" --stage sr --out "$RUNS/$sr_out" --resolution 256 --crop 64 --lowres 16 \
+    --max-noise-level 250 --steps "$steps" --init "$sr_init" "${data[@]}" \
+    --lr "$sr_lr" --warmup 100 --min-lr "$sr_min" --ema-decay 0.999 --min-snr 5 \
+    --seed "$sr_seed" > "$RUNS/sr$round.log" 2>&1 &
   wait
 }
 round23=(base-v2 sr2 "$RUNS/base-v/unet-ema" "$RUNS/sr/unet-ema" 7 8)
@@ -73,7 +75,8 @@ continue_both "$ROUND2_STEPS" 2.1e-4 1.5e-4 2e-4 1e-4 2 "${round23[@]}"
 # longer cosine (to ROUND3_STEPS) at lower rates (the round resumed from
 # step 7,250, not 7,500, and its runs were killed at step 12,750 for time;
 # only the last three checkpoints are kept, so to reproduce that, kill the
-# runs once step-00012750 is written and use its checkpoints/*/ema below).
+# runs once step-00012750 is written and pass its checkpoints/*/ema
+# directories as the fourth round's BASE_INIT and SR_INIT).
 continue_both "$ROUND3_STEPS" 1.7e-4 1e-4 1.5e-4 6e-5 3 "${round23[@]}"
 
 # Fourth round: both from the third round's EMA weights with a fresh AdamW
