@@ -4,7 +4,7 @@
 # 64->256 super-resolution U-Net (trained on 64x64 crops), then assembles
 # the cascade. Re-running resumes both U-Nets from their last checkpoints.
 #
-#   bash tools/demo/train.sh [BASE_STEPS] [SR_STEPS] [BASE_V_STEPS] [ROUND2_STEPS] [ROUND3_STEPS] [ROUND4_STEPS]
+#   bash tools/demo/train.sh [BASE_STEPS] [SR_STEPS] [BASE_V_STEPS] [ROUND2_STEPS] [ROUND3_STEPS] [ROUND4_STEPS] [ROUND5_STEPS]
 #
 # The base U-Net then continues with v-prediction (docs/evaluation.md: the
 # eps-parameterised model cannot see the image at high noise), at a higher
@@ -14,9 +14,10 @@
 # recipe, not those exact weights). In a second round both U-Nets continue
 # from their EMA weights with a fresh optimiser, in a third both runs
 # resume on a longer cosine at lower rates, and in a fourth both start again
-# from the third's EMA weights with a fresh optimiser at lower rates still;
-# the shipped weights are the fourth round's EMA at its step 6,500 (base
-# 35,250 v steps in all, SR 20,750). tools/demo/sr_ablation.sh trains the SR
+# from the third's EMA weights with a fresh optimiser at lower rates still,
+# and a fifth does the same from the fourth's; the shipped weights are the
+# fifth round's EMA at its step 6,000 (base 41,250 v steps in all, SR
+# 26,750). tools/demo/sr_ablation.sh trains the SR
 # ablation model (no noise-conditioning augmentation).
 #
 # The two U-Nets train at the same time: burn-flex keeps about one core
@@ -29,6 +30,7 @@ BASE_V_STEPS=${3:-16000}
 ROUND2_STEPS=${4:-7500}
 ROUND3_STEPS=${5:-15000}
 ROUND4_STEPS=${6:-6500}
+ROUND5_STEPS=${7:-6000}
 RUNS=${RUNS:-runs}
 EX=target/release/examples
 cargo build --release --example demo_text_encoder --example train --example demo_cascade
@@ -80,12 +82,17 @@ continue_both "$ROUND2_STEPS" 2.1e-4 1.5e-4 2e-4 1e-4 2 "${round23[@]}"
 continue_both "$ROUND3_STEPS" 1.7e-4 1e-4 1.5e-4 6e-5 3 "${round23[@]}"
 
 # Fourth round: both from the third round's EMA weights with a fresh AdamW
-# and new data seeds, a 6,500-step cosine to a quarter of the rate. The
-# shipped weights are its EMA at step 6,500 (the runs started from the f16
-# weights shipped after round 3, on a 5,500-step cosine resumed at step
-# 1,000 on this 6,500-step one).
+# and new data seeds, a 6,500-step cosine to a quarter of the rate (the
+# runs started from the f16 weights shipped after round 3, on a 5,500-step
+# cosine resumed at step 1,000 on this 6,500-step one).
 continue_both "$ROUND4_STEPS" 1.1e-4 2.5e-5 7e-5 2e-5 4 base-v4 sr4 \
   "$RUNS/base-v2/unet-ema" "$RUNS/sr2/unet-ema" 11 12
 
-"$EX/demo_cascade" --text "$RUNS/text" --base "$RUNS/base-v4/unet-ema" --sr "$RUNS/sr4/unet-ema" \
+# Fifth round: the same again from the fourth round's EMA weights (the runs
+# started from the f16 weights shipped after round 4), new seeds, lower
+# rates. The shipped weights are its EMA at step 6,000.
+continue_both "$ROUND5_STEPS" 8e-5 2e-5 5e-5 1.5e-5 5 base-v5 sr5 \
+  "$RUNS/base-v4/unet-ema" "$RUNS/sr4/unet-ema" 13 14
+
+"$EX/demo_cascade" --text "$RUNS/text" --base "$RUNS/base-v5/unet-ema" --sr "$RUNS/sr5/unet-ema" \
   --base-v-prediction --out models/demo
