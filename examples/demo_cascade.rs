@@ -60,7 +60,7 @@ struct Args {
     /// Default base steps and guidance.
     #[arg(long, default_value_t = 25)]
     base_steps: usize,
-    #[arg(long, default_value_t = 4.0)]
+    #[arg(long, default_value_t = 3.0)]
     base_guidance: f64,
     /// Default super-resolution steps, guidance and augmentation level.
     #[arg(long, default_value_t = 10)]

@@ -518,7 +518,7 @@ fn train(
 
 /// A one-stage cascade sampling the EMA U-Net as the trainer sees it: the
 /// training noise schedule, DPM-Solver++ in 25 trailing-spaced steps,
-/// guidance 4, dynamic thresholding.
+/// guidance 3, dynamic thresholding (the shipped cascade's defaults).
 fn preview_cascade(
     encoder: TextEncoder<DefaultBackend>,
     trainer: &Trainer<B>,
@@ -544,7 +544,7 @@ fn preview_cascade(
         resolution,
         defaults: StageSettings {
             steps: 25,
-            guidance_scale: 4.0,
+            guidance_scale: 3.0,
             sampler: SamplerKind::DpmSolver,
             noise_level: None,
         },

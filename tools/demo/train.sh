@@ -4,7 +4,7 @@
 # 64->256 super-resolution U-Net (trained on 64x64 crops), then assembles
 # the cascade. Re-running resumes both U-Nets from their last checkpoints.
 #
-#   bash tools/demo/train.sh [BASE_STEPS] [SR_STEPS] [BASE_V_STEPS] [ROUND2_STEPS] [ROUND3_STEPS] [ROUND4_STEPS] [ROUND5_STEPS]
+#   bash tools/demo/train.sh [BASE_STEPS] [SR_STEPS] [BASE_V_STEPS] [ROUND2_STEPS] [ROUND3_STEPS] [ROUND4_STEPS] [ROUND5_STEPS] [ROUND6_STEPS]
 #
 # The base U-Net then continues with v-prediction (docs/evaluation.md: the
 # eps-parameterised model cannot see the image at high noise), at a higher
@@ -15,9 +15,9 @@
 # from their EMA weights with a fresh optimiser, in a third both runs
 # resume on a longer cosine at lower rates, and in a fourth both start again
 # from the third's EMA weights with a fresh optimiser at lower rates still,
-# and a fifth does the same from the fourth's; the shipped weights are the
-# fifth round's EMA at its step 6,000 (base 41,250 v steps in all, SR
-# 26,750). tools/demo/sr_ablation.sh trains the SR
+# and a fifth and a sixth do the same from the round before; the shipped
+# weights are the sixth round's EMA at its step 6,000 (base 47,250 v steps
+# in all, SR 32,750). tools/demo/sr_ablation.sh trains the SR
 # ablation model (no noise-conditioning augmentation).
 #
 # The two U-Nets train at the same time: burn-flex keeps about one core
@@ -31,6 +31,7 @@ ROUND2_STEPS=${4:-7500}
 ROUND3_STEPS=${5:-15000}
 ROUND4_STEPS=${6:-6500}
 ROUND5_STEPS=${7:-6000}
+ROUND6_STEPS=${8:-6000}
 RUNS=${RUNS:-runs}
 EX=target/release/examples
 cargo build --release --example demo_text_encoder --example train --example demo_cascade
@@ -90,9 +91,15 @@ continue_both "$ROUND4_STEPS" 1.1e-4 2.5e-5 7e-5 2e-5 4 base-v4 sr4 \
 
 # Fifth round: the same again from the fourth round's EMA weights (the runs
 # started from the f16 weights shipped after round 4), new seeds, lower
-# rates. The shipped weights are its EMA at step 6,000.
+# rates.
 continue_both "$ROUND5_STEPS" 8e-5 2e-5 5e-5 1.5e-5 5 base-v5 sr5 \
   "$RUNS/base-v4/unet-ema" "$RUNS/sr4/unet-ema" 13 14
 
-"$EX/demo_cascade" --text "$RUNS/text" --base "$RUNS/base-v5/unet-ema" --sr "$RUNS/sr5/unet-ema" \
+# Sixth round: once more from the fifth round's EMA weights (the runs
+# started from the f16 weights shipped after round 5), new seeds, lower
+# rates. The shipped weights are its EMA at step 6,000.
+continue_both "$ROUND6_STEPS" 6e-5 1.5e-5 4e-5 1e-5 6 base-v6 sr6 \
+  "$RUNS/base-v5/unet-ema" "$RUNS/sr5/unet-ema" 15 16
+
+"$EX/demo_cascade" --text "$RUNS/text" --base "$RUNS/base-v6/unet-ema" --sr "$RUNS/sr6/unet-ema" \
   --base-v-prediction --out models/demo
