@@ -22,6 +22,8 @@ use imagen::text::TextEncoder;
 use imagen::unet::{UNet, UNetConfig};
 use imagen::{DefaultBackend, default_device};
 
+mod demo_sampling;
+
 #[derive(Parser)]
 #[command(about = "Assemble a cascade directory from trained parts")]
 struct Args {
@@ -52,15 +54,16 @@ struct Args {
     /// The super-resolution U-Net predicts v.
     #[arg(long)]
     sr_v_prediction: bool,
-    /// Timestep spacing of the samplers (`leading`, `trailing`, `linspace`):
-    /// `trailing` and `linspace` start at the last training timestep, where
-    /// the noise really is pure; `leading` starts below it.
-    #[arg(long, default_value = "trailing")]
-    timestep_spacing: String,
+    /// Timestep spacing of the samplers (`leading`, `trailing`, `linspace`;
+    /// default `trailing`): `trailing` and `linspace` start at the last
+    /// training timestep, where the noise really is pure; `leading` starts
+    /// below it.
+    #[arg(long)]
+    timestep_spacing: Option<String>,
     /// Default base steps and guidance.
-    #[arg(long, default_value_t = 25)]
+    #[arg(long, default_value_t = demo_sampling::BASE_STEPS)]
     base_steps: usize,
-    #[arg(long, default_value_t = 3.0)]
+    #[arg(long, default_value_t = demo_sampling::BASE_GUIDANCE)]
     base_guidance: f64,
     /// Default super-resolution steps, guidance and augmentation level.
     #[arg(long, default_value_t = 10)]
@@ -78,20 +81,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let device = default_device();
     let prediction = |v: bool| if v { "v_prediction" } else { "epsilon" };
+    let spacing = match &args.timestep_spacing {
+        Some(name) => serde_json::from_value(serde_json::json!(name))?,
+        None => demo_sampling::TIMESTEP_SPACING,
+    };
     // Imagen's dynamic thresholding of x0 in the base stage (IF's settings),
     // plain clipping to [-1, 1] in super-resolution.
     let schedule = |max: f64, v: bool| -> serde_json::Result<SchedulerConfig> {
-        serde_json::from_value(serde_json::json!({
+        let mut config: SchedulerConfig = serde_json::from_value(serde_json::json!({
             "beta_schedule": "squaredcos_cap_v2",
             "prediction_type": prediction(v),
-            "thresholding": true,
-            "dynamic_thresholding_ratio": 0.95,
-            "sample_max_value": max,
-            "timestep_spacing": args.timestep_spacing,
-        }))
+        }))?;
+        config.timestep_spacing = spacing;
+        demo_sampling::dynamic_thresholding(&mut config, max);
+        Ok(config)
     };
     let (base_schedule, sr_schedule) = (
-        schedule(1.5, args.v_prediction || args.base_v_prediction)?,
+        schedule(
+            demo_sampling::BASE_SAMPLE_MAX,
+            args.v_prediction || args.base_v_prediction,
+        )?,
         schedule(1.0, args.v_prediction || args.sr_v_prediction)?,
     );
     let noising: SchedulerConfig =

@@ -26,7 +26,7 @@ use std::time::Instant;
 use burn::backend::Autodiff;
 use burn::tensor::{Int, Tensor};
 use clap::{Parser, ValueEnum};
-use imagen::diffusion::{PredictionType, TimestepSpacing};
+use imagen::diffusion::PredictionType;
 use imagen::pipeline::{
     Cascade, GenerateRequest, SamplerKind, Stage as CascadeStage, StageSettings, grid, save_png,
 };
@@ -42,6 +42,8 @@ use imagen::train::{
 use imagen::unet::{UNet, UNetConfig};
 use imagen::{DefaultBackend, default_device};
 use indicatif::{ProgressBar, ProgressStyle};
+
+mod demo_sampling;
 
 type B = Autodiff<DefaultBackend>;
 
@@ -517,8 +519,9 @@ fn train(
 }
 
 /// A one-stage cascade sampling the EMA U-Net as the trainer sees it: the
-/// training noise schedule, DPM-Solver++ in 25 trailing-spaced steps,
-/// guidance 3, dynamic thresholding (the shipped cascade's defaults).
+/// training noise schedule with the demo cascade's base-stage sampling
+/// defaults (`demo_sampling`: DPM-Solver++, trailing spacing, guidance,
+/// dynamic thresholding).
 fn preview_cascade(
     encoder: TextEncoder<DefaultBackend>,
     trainer: &Trainer<B>,
@@ -530,11 +533,9 @@ fn preview_cascade(
         TrainObjective::Eps => PredictionType::Epsilon,
         TrainObjective::V => PredictionType::VPrediction,
     };
-    scheduler.thresholding = true;
-    scheduler.dynamic_thresholding_ratio = 0.95;
-    scheduler.sample_max_value = 1.5;
-    // Start at the last training timestep, as models/demo samples.
-    scheduler.timestep_spacing = TimestepSpacing::Trailing;
+    // Sample as models/demo does.
+    demo_sampling::dynamic_thresholding(&mut scheduler, demo_sampling::BASE_SAMPLE_MAX);
+    scheduler.timestep_spacing = demo_sampling::TIMESTEP_SPACING;
     let stage = CascadeStage {
         name: "preview".into(),
         unet: trainer.ema.clone(),
@@ -543,8 +544,8 @@ fn preview_cascade(
         noising: None,
         resolution,
         defaults: StageSettings {
-            steps: 25,
-            guidance_scale: 3.0,
+            steps: demo_sampling::BASE_STEPS,
+            guidance_scale: demo_sampling::BASE_GUIDANCE,
             sampler: SamplerKind::DpmSolver,
             noise_level: None,
         },
