@@ -36,8 +36,8 @@ use imagen::train::data::{
     JsonlDataset, ShapesDataset,
 };
 use imagen::train::{
-    DataParallel, LOG_SNR_EDGES, LrSchedule, NullText, StageKind, TrainBatch, TrainConfig,
-    TrainObjective, Trainer, latest_checkpoint,
+    DataParallel, LOG_SNR_EDGES, LrSchedule, NullText, StageKind, TimestepSampling, TrainBatch,
+    TrainConfig, TrainObjective, Trainer, latest_checkpoint,
 };
 use imagen::unet::{UNet, UNetConfig};
 use imagen::{DefaultBackend, default_device};
@@ -122,6 +122,13 @@ struct Args {
     /// predict a learned variance (IF's stages).
     #[arg(long, default_value_t = 0.001)]
     vlb_weight: f64,
+    /// Draw this share of timesteps from --high-noise-from upwards, where
+    /// the text alone sets background and layout (default: uniform).
+    #[arg(long)]
+    high_noise_fraction: Option<f64>,
+    /// First timestep of the high-noise range.
+    #[arg(long, default_value_t = 900)]
+    high_noise_from: usize,
     /// U-Net preset (demo_base, demo_sr, tiny_base, tiny_sr) unless --unet-config or --init.
     #[arg(long)]
     preset: Option<String>,
@@ -316,6 +323,12 @@ fn train(
     config.ema_decay = args.ema_decay;
     config.min_snr_gamma = args.min_snr;
     config.vlb_weight = args.vlb_weight;
+    if let Some(fraction) = args.high_noise_fraction {
+        config.timestep_sampling = TimestepSampling::HighNoise {
+            fraction,
+            from: args.high_noise_from,
+        };
+    }
     if let Some(min_lr) = args.min_lr {
         config.lr_schedule = LrSchedule::Cosine { min_lr };
     }

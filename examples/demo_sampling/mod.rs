@@ -13,12 +13,14 @@ pub const BASE_GUIDANCE: f64 = 3.0;
 pub const TIMESTEP_SPACING: TimestepSpacing = TimestepSpacing::Trailing;
 /// Upper bound of the dynamic threshold in the base stage.
 pub const BASE_SAMPLE_MAX: f64 = 1.5;
+/// Quantile of `|x0|` the dynamic threshold clips to (Imagen, IF: 0.95).
+pub const DYNAMIC_RATIO: f64 = 0.95;
 
 /// Imagen's dynamic thresholding of the predicted `x0` with IF's settings:
-/// clip to the 0.95 quantile of `|x0|`, taken between 1 and `sample_max_value`,
+/// clip to the [`DYNAMIC_RATIO`] quantile of `|x0|`, taken between 1 and `sample_max_value`,
 /// and rescale (a bound of 1 is plain clipping to `[-1, 1]`).
 pub fn dynamic_thresholding(scheduler: &mut SchedulerConfig, sample_max_value: f64) {
     scheduler.thresholding = true;
-    scheduler.dynamic_thresholding_ratio = 0.95;
+    scheduler.dynamic_thresholding_ratio = DYNAMIC_RATIO;
     scheduler.sample_max_value = sample_max_value;
 }

@@ -4,7 +4,7 @@
 use imagen_diffusion::SchedulerConfig;
 use serde::{Deserialize, Serialize};
 
-use crate::TrainError;
+use crate::{TimestepSampling, TrainError};
 
 /// Which cascade stage is trained.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -95,6 +95,9 @@ pub struct TrainConfig {
     pub vlb_weight: f64,
     /// Noise schedule of the forward process (a diffusers scheduler config).
     pub noise_schedule: SchedulerConfig,
+    /// How training timesteps are drawn (default uniform).
+    #[serde(default)]
+    pub timestep_sampling: TimestepSampling,
     /// Give the U-Net the text padding mask.
     pub text_mask: bool,
     /// Random horizontal flips.
@@ -129,6 +132,7 @@ impl TrainConfig {
             vlb_weight: default_vlb_weight(),
             noise_schedule: serde_json::from_str(r#"{"beta_schedule": "squaredcos_cap_v2"}"#)
                 .expect("valid"),
+            timestep_sampling: TimestepSampling::Uniform,
             text_mask: true,
             random_flip: false,
             seed: 0,
@@ -159,6 +163,8 @@ impl TrainConfig {
         if self.lr.is_nan() || self.lr <= 0.0 {
             return bad(format!("lr {} must be positive", self.lr));
         }
+        self.timestep_sampling
+            .validate(self.noise_schedule.num_train_timesteps)?;
         if let StageKind::SuperResolution {
             lowres,
             max_noise_level,

@@ -24,6 +24,7 @@ mod objective;
 mod parallel;
 mod params;
 pub mod text;
+mod timesteps;
 mod trainer;
 
 pub use checkpoint::{CheckpointState, SCHEDULE_FIELDS, latest_checkpoint};
@@ -33,4 +34,5 @@ pub use objective::{NullText, StageLoss, TrainBatch, degrade, drop_mask, stage_l
 #[cfg(feature = "collective")]
 pub use parallel::{DataParallel, serve_orchestrator};
 pub use params::{clip_grad_norm, ema_update};
+pub use timesteps::TimestepSampling;
 pub use trainer::{LOG_SNR_EDGES, SnrBucket, StepReport, Trainer};

@@ -110,7 +110,7 @@ pub fn stage_loss<B: Backend>(
     let device = batch.images.device();
     let [b, c, h, w] = batch.images.dims();
     let steps: Vec<usize> = (0..b)
-        .map(|_| rng.random_range(0..schedule.len()))
+        .map(|_| config.timestep_sampling.draw(rng, schedule.len()))
         .collect();
     let noise = gaussian::<B>(rng, [b, c, h, w], &device);
     let drop = drop_mask(rng, b, config.cond_drop_prob);
