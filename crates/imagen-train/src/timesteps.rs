@@ -13,7 +13,9 @@ use crate::TrainError;
 /// readable from `x_t` up to about `t = 975`, so the text alone decides the
 /// background and the layout on the last 2-3 % of timesteps only, and a
 /// model can learn to follow the noise rather than the caption there.
-/// [`TimestepSampling::HighNoise`] trains those steps more often.
+/// [`TimestepSampling::HighNoise`] trains those steps more often. It is an
+/// experiment, not a recommendation: on the demo base, 40 % of timesteps
+/// from 900 cost 13 of 220 evaluation prompts (`docs/evaluation.md`).
 ///
 /// ```
 /// use imagen_train::TimestepSampling;
