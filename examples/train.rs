@@ -126,8 +126,8 @@ struct Args {
     /// the text alone sets background and layout (default: uniform).
     #[arg(long)]
     high_noise_fraction: Option<f64>,
-    /// First timestep of the high-noise range.
-    #[arg(long, default_value_t = 900)]
+    /// First timestep of the high-noise range (needs --high-noise-fraction).
+    #[arg(long, default_value_t = 900, requires = "high_noise_fraction")]
     high_noise_from: usize,
     /// U-Net preset (demo_base, demo_sr, tiny_base, tiny_sr) unless --unet-config or --init.
     #[arg(long)]
