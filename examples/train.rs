@@ -30,6 +30,7 @@ use imagen::diffusion::PredictionType;
 use imagen::pipeline::{
     Cascade, GenerateRequest, SamplerKind, Stage as CascadeStage, StageSettings, grid, save_png,
 };
+use imagen::shapes::{CaptionStyle, SamplerConfig};
 use imagen::text::TextEncoder;
 use imagen::train::data::{
     DataLoaderConfig, EmbeddingCache, EmbeddingCacheConfig, FolderDataset, ImageTextSource,
@@ -68,6 +69,9 @@ struct Args {
     /// Use N procedurally generated shapes examples.
     #[arg(long)]
     shapes: Option<usize>,
+    /// How often a shapes caption names the background colour, 0 to 1.
+    #[arg(long, default_value_t = 0.2, requires = "shapes")]
+    background_captions: f64,
     /// T5 directory (config.json, model.safetensors, tokenizer.json).
     #[arg(long)]
     text_encoder: PathBuf,
@@ -212,7 +216,12 @@ fn main() -> Result<(), AnyError> {
         (Some(dir), None, None) => Box::new(FolderDataset::open(dir)?),
         (None, Some(path), None) => Box::new(JsonlDataset::open(path)?),
         (None, None, Some(n)) => Box::new(ShapesDataset::new(
-            Default::default(),
+            SamplerConfig {
+                captions: CaptionStyle {
+                    background_probability: args.background_captions,
+                },
+                ..SamplerConfig::default()
+            },
             args.seed,
             n,
             args.resolution as u32,

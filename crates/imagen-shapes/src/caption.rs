@@ -12,22 +12,69 @@ use crate::{
     ShapesError, Size, Tolerance, write_caption,
 };
 
-/// A random caption that is true of the scene.
+/// How captions are written: how often they mention what is optional.
+///
+/// Objects are always all described; these settings only change how often a
+/// caption also names what a prompt may ask about but need not.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CaptionStyle {
+    /// Probability that a caption names the background colour (default 0.2).
+    ///
+    /// A model learns background words only from captions that use them; the
+    /// demo base ignored "white" and "black" at 0.2.
+    pub background_probability: f64,
+}
+
+impl Default for CaptionStyle {
+    fn default() -> Self {
+        CaptionStyle {
+            background_probability: 0.2,
+        }
+    }
+}
+
+impl CaptionStyle {
+    /// Checks that every probability lies in `[0, 1]`.
+    ///
+    /// # Errors
+    /// [`ShapesError::InvalidConfig`] naming the field that does not.
+    pub fn validate(&self) -> Result<(), ShapesError> {
+        probability("background_probability", self.background_probability)
+    }
+}
+
+/// `Ok` when `p` is a probability, otherwise an error naming `name`.
+pub(crate) fn probability(name: &str, p: f64) -> Result<(), ShapesError> {
+    if (0.0..=1.0).contains(&p) {
+        Ok(())
+    } else {
+        Err(ShapesError::InvalidConfig(format!(
+            "{name} {p} is not a probability in [0, 1]"
+        )))
+    }
+}
+
+/// A random caption, written in `style`, that is true of the scene.
 ///
 /// ```
-/// use imagen_shapes::{caption, parse_caption, SamplerConfig, SceneSampler};
+/// use imagen_shapes::{caption, parse_caption, CaptionStyle, SamplerConfig, SceneSampler};
 /// use rand::{rngs::StdRng, SeedableRng};
 /// let mut sampler = SceneSampler::new(SamplerConfig::default(), 0)?;
 /// let scene = sampler.sample();
-/// let text = caption(&scene, &mut StdRng::seed_from_u64(0))?;
+/// let text = caption(&scene, &CaptionStyle::default(), &mut StdRng::seed_from_u64(0))?;
 /// assert!(parse_caption(&text)?.is_satisfied_by(&scene));
 /// # Ok::<(), imagen_shapes::ShapesError>(())
 /// ```
 ///
 /// # Errors
-/// [`ShapesError::InvalidScene`] when the scene breaks [`Scene::validate`].
-pub fn caption<R: Rng + ?Sized>(scene: &Scene, rng: &mut R) -> Result<String, ShapesError> {
-    let constraints = describe(scene, rng)?;
+/// [`ShapesError::InvalidScene`] when the scene breaks [`Scene::validate`],
+/// [`ShapesError::InvalidConfig`] when `style` breaks [`CaptionStyle::validate`].
+pub fn caption<R: Rng + ?Sized>(
+    scene: &Scene,
+    style: &CaptionStyle,
+    rng: &mut R,
+) -> Result<String, ShapesError> {
+    let constraints = describe(scene, style, rng)?;
     write_caption(&constraints, rng)
 }
 
@@ -37,12 +84,20 @@ pub fn caption<R: Rng + ?Sized>(scene: &Scene, rng: &mut R) -> Result<String, Sh
 /// Objects are grouped by colour and shape. Two groups get a relation when
 /// one holds (75% of the time; above / below / left / right preferred over
 /// next to / bigger / smaller), otherwise groups are listed, each possibly
-/// with a region; sizes are named when a group is uniformly small or large.
+/// with a region; sizes are named when a group is uniformly small or large;
+/// the background is named as often as `style` says.
 ///
 /// # Errors
-/// [`ShapesError::InvalidScene`] when the scene breaks [`Scene::validate`].
-pub fn describe<R: Rng + ?Sized>(scene: &Scene, rng: &mut R) -> Result<Constraints, ShapesError> {
+/// As [`caption`].
+pub fn describe<R: Rng + ?Sized>(
+    scene: &Scene,
+    style: &CaptionStyle,
+    rng: &mut R,
+) -> Result<Constraints, ShapesError> {
     scene.validate()?;
+    style.validate()?;
+    let name_background =
+        |rng: &mut R| chance(rng, style.background_probability).then_some(scene.background);
     let mut groups: Vec<(Colour, Shape, Vec<Footprint>, Vec<Size>)> = Vec::new();
     for o in &scene.objects {
         match groups
@@ -127,7 +182,7 @@ pub fn describe<R: Rng + ?Sized>(scene: &Scene, rng: &mut R) -> Result<Constrain
                 relation,
                 reference: 1,
             });
-            c.background = chance(rng, 0.2).then_some(scene.background);
+            c.background = name_background(rng);
             return Ok(c);
         }
     }
@@ -146,7 +201,7 @@ pub fn describe<R: Rng + ?Sized>(scene: &Scene, rng: &mut R) -> Result<Constrain
         specs[0].colour = None;
     }
     let mut c = Constraints::new(specs);
-    c.background = chance(rng, 0.2).then_some(scene.background);
+    c.background = name_background(rng);
     Ok(c)
 }
 
@@ -164,11 +219,50 @@ mod tests {
         let mut relations = 0;
         for _ in 0..400 {
             let scene = sampler.sample();
-            let text = caption(&scene, &mut rng).unwrap();
+            let text = caption(&scene, &CaptionStyle::default(), &mut rng).unwrap();
             let c = parse_caption(&text).unwrap();
             assert!(c.is_satisfied_by(&scene), "{text}\n{scene:?}");
             relations += usize::from(!c.relations.is_empty());
         }
         assert!(relations > 40, "only {relations} relation captions");
+    }
+
+    #[test]
+    fn background_probability_sets_how_often_the_background_is_named() {
+        let mut sampler = SceneSampler::new(SamplerConfig::default(), 5).unwrap();
+        let scenes: Vec<Scene> = (0..300).map(|_| sampler.sample()).collect();
+        let named = |p: f64| {
+            let style = CaptionStyle {
+                background_probability: p,
+            };
+            let mut rng = StdRng::seed_from_u64(5);
+            scenes
+                .iter()
+                .filter(|scene| {
+                    let text = caption(scene, &style, &mut rng).unwrap();
+                    let c = parse_caption(&text).unwrap();
+                    assert!(c.is_satisfied_by(scene), "{text}");
+                    c.background.is_some()
+                })
+                .count()
+        };
+        assert_eq!(named(0.0), 0);
+        assert_eq!(named(1.0), scenes.len());
+        let half = named(0.5);
+        assert!((110..190).contains(&half), "{half} of 300 at 0.5");
+    }
+
+    #[test]
+    fn a_style_that_is_not_a_probability_is_an_error() {
+        let scene = SceneSampler::new(SamplerConfig::default(), 0)
+            .unwrap()
+            .sample();
+        for p in [-0.1, 1.5, f64::NAN] {
+            let style = CaptionStyle {
+                background_probability: p,
+            };
+            let err = caption(&scene, &style, &mut StdRng::seed_from_u64(0)).unwrap_err();
+            assert!(err.to_string().contains("background_probability"), "{err}");
+        }
     }
 }

@@ -69,7 +69,7 @@ mod tolerance;
 mod write;
 
 pub use aspects::{Aspects, aspects};
-pub use caption::{caption, describe};
+pub use caption::{CaptionStyle, caption, describe};
 pub use colour::{Background, Colour};
 pub use constraints::{Constraints, GroupSpec, RelationSpec};
 pub use error::ShapesError;

@@ -278,7 +278,7 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(11);
         for _ in 0..300 {
             let scene = sampler.sample();
-            let c = crate::describe(&scene, &mut rng).unwrap();
+            let c = crate::describe(&scene, &crate::CaptionStyle::default(), &mut rng).unwrap();
             let text = write_caption(&c, &mut rng).unwrap();
             assert_eq!(parse_caption(&text).unwrap(), c, "{text}");
         }

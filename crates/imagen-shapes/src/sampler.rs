@@ -3,12 +3,13 @@
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
+use crate::caption::probability;
 use crate::placement::{ANYWHERE, Slot, place, relation_boxes};
 use crate::random::{chance, pick, shuffle};
 use crate::texture::random_texture;
 use crate::{
-    Background, Colour, Footprint, MAX_OBJECTS, Object, Relation, Scene, Shape, ShapesError, Size,
-    Tolerance,
+    Background, CaptionStyle, Colour, Footprint, MAX_OBJECTS, Object, Relation, Scene, Shape,
+    ShapesError, Size, Tolerance,
 };
 
 /// Colour/shape pairs never drawn in training, kept for the counterfactual
@@ -39,6 +40,8 @@ pub struct SamplerConfig {
     /// Probability that a two-group scene is laid out along a spatial
     /// relation, so relation captions are frequent (default 0.6).
     pub relation_layout_probability: f64,
+    /// How [`SceneSampler::sample_captioned`] writes captions.
+    pub captions: CaptionStyle,
 }
 
 impl Default for SamplerConfig {
@@ -51,6 +54,7 @@ impl Default for SamplerConfig {
             backgrounds: Background::ALL.to_vec(),
             texture_probability: 0.5,
             relation_layout_probability: 0.6,
+            captions: CaptionStyle::default(),
         }
     }
 }
@@ -90,7 +94,8 @@ impl SceneSampler {
     ///
     /// # Errors
     /// [`ShapesError::InvalidConfig`] when `max_objects` is out of range, a
-    /// list is empty, or every colour/shape pair is held out.
+    /// list is empty, a probability is outside `[0, 1]`, or every
+    /// colour/shape pair is held out.
     pub fn new(config: SamplerConfig, seed: u64) -> Result<SceneSampler, ShapesError> {
         if config.max_objects == 0 || config.max_objects > MAX_OBJECTS {
             return Err(ShapesError::InvalidConfig(format!(
@@ -101,6 +106,12 @@ impl SceneSampler {
         if config.backgrounds.is_empty() {
             return Err(ShapesError::InvalidConfig("no background colours".into()));
         }
+        probability("texture_probability", config.texture_probability)?;
+        probability(
+            "relation_layout_probability",
+            config.relation_layout_probability,
+        )?;
+        config.captions.validate()?;
         let combos: Vec<(Colour, Shape)> = config
             .colours
             .iter()
@@ -259,13 +270,15 @@ impl SceneSampler {
     /// The next scene and a caption for it.
     pub fn sample_captioned(&mut self) -> (Scene, String) {
         let scene = self.sample();
-        // Sampled scenes are always valid, so captioning cannot fail; fall back
-        // to the first object's name rather than panic.
-        let caption = crate::caption(&scene, &mut self.rng).unwrap_or_else(|_| {
-            scene.objects.first().map_or_else(String::new, |o| {
-                format!("a {} {}", o.colour.name(), o.shape.name())
-            })
-        });
+        // Sampled scenes are always valid and `new` checked the caption
+        // style, so captioning cannot fail; fall back to the first object's
+        // name rather than panic.
+        let caption =
+            crate::caption(&scene, &self.config.captions, &mut self.rng).unwrap_or_else(|_| {
+                scene.objects.first().map_or_else(String::new, |o| {
+                    format!("a {} {}", o.colour.name(), o.shape.name())
+                })
+            });
         (scene, caption)
     }
 }
@@ -287,6 +300,35 @@ mod tests {
             }
         }
         assert!(counts[1..].iter().all(|&c| c > 80), "{counts:?}");
+    }
+
+    #[test]
+    fn probabilities_outside_zero_one_are_rejected_by_name() {
+        let bad = [
+            SamplerConfig {
+                texture_probability: 2.0,
+                ..SamplerConfig::default()
+            },
+            SamplerConfig {
+                relation_layout_probability: -1.0,
+                ..SamplerConfig::default()
+            },
+            SamplerConfig {
+                captions: CaptionStyle {
+                    background_probability: f64::NAN,
+                },
+                ..SamplerConfig::default()
+            },
+        ];
+        let names = [
+            "texture_probability",
+            "relation_layout_probability",
+            "background_probability",
+        ];
+        for (config, name) in bad.into_iter().zip(names) {
+            let err = SceneSampler::new(config, 0).unwrap_err();
+            assert!(err.to_string().contains(name), "{err}");
+        }
     }
 
     #[test]
