@@ -6,7 +6,7 @@
 
 use rand::Rng;
 
-use crate::random::{chance, pick, shuffle};
+use crate::random::{chance, pick, probability, shuffle};
 use crate::{
     Colour, Constraints, Footprint, GroupSpec, Region, Relation, RelationSpec, Scene, Shape,
     ShapesError, Size, Tolerance, write_caption,
@@ -40,17 +40,6 @@ impl CaptionStyle {
     /// [`ShapesError::InvalidConfig`] naming the field that does not.
     pub fn validate(&self) -> Result<(), ShapesError> {
         probability("background_probability", self.background_probability)
-    }
-}
-
-/// `Ok` when `p` is a probability, otherwise an error naming `name`.
-pub(crate) fn probability(name: &str, p: f64) -> Result<(), ShapesError> {
-    if (0.0..=1.0).contains(&p) {
-        Ok(())
-    } else {
-        Err(ShapesError::InvalidConfig(format!(
-            "{name} {p} is not a probability in [0, 1]"
-        )))
     }
 }
 

@@ -3,9 +3,8 @@
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
-use crate::caption::probability;
 use crate::placement::{ANYWHERE, Slot, place, relation_boxes};
-use crate::random::{chance, pick, shuffle};
+use crate::random::{chance, pick, probability, shuffle};
 use crate::texture::random_texture;
 use crate::{
     Background, CaptionStyle, Colour, Footprint, MAX_OBJECTS, Object, Relation, Scene, Shape,
