@@ -70,7 +70,7 @@ struct Args {
     #[arg(long)]
     shapes: Option<usize>,
     /// How often a shapes caption names the background colour, 0 to 1.
-    #[arg(long, default_value_t = 0.2, requires = "shapes")]
+    #[arg(long, default_value_t = CaptionStyle::default().background_probability, requires = "shapes")]
     background_captions: f64,
     /// T5 directory (config.json, model.safetensors, tokenizer.json).
     #[arg(long)]
