@@ -2,7 +2,7 @@
 //! recorded model outputs and noise. Tolerance: every `prev_sample` and
 //! `pred_original_sample` within max abs error 1e-5 (f32).
 
-mod common;
+use crate::common;
 
 use common::Recorded;
 use imagen_diffusion::{DdpmScheduler, DiffusionError, SchedulerConfig, SeededNoise};

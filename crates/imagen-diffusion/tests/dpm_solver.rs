@@ -19,7 +19,7 @@
 //! Step `i` of a replay starts from diffusers' `prev_sample_{i-1}` while the
 //! scheduler keeps its own x0 history, as it must across steps.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 

@@ -1,7 +1,7 @@
 //! `add_noise` and IF stage II noise augmentation against diffusers 0.42.1.
 //! Tolerance: max abs error 1e-6 (f32; one multiply-add per element).
 
-mod common;
+use crate::common;
 
 use common::{Trace, max_abs_diff};
 use imagen_diffusion::{

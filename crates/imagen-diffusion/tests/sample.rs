@@ -8,7 +8,7 @@
 //! std; on top, samplers with a fixed step variance are slightly
 //! under-dispersed for non-degenerate data (measured: std 1.8-2.9% low).
 
-mod common;
+use crate::common;
 
 use burn::tensor::{Distribution, Tensor, TensorData};
 use common::TestBackend;

@@ -1,6 +1,6 @@
 //! Schedules and timestep spacing against diffusers 0.42.1, exact.
 
-mod common;
+use crate::common;
 
 use common::{Trace, json};
 use imagen_diffusion::{

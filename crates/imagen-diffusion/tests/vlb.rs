@@ -4,7 +4,7 @@
 //! through 999. Tolerance: 1e-4 relative (per-example means of f32 terms up
 //! to 64 bits/dim).
 
-mod common;
+use crate::common;
 
 use common::Trace;
 use imagen_diffusion::{BetaSchedule, DiscreteSchedule, vlb_per_sample};

@@ -1,6 +1,6 @@
 //! Bad checkpoints and configs give typed errors that name the file, key or field.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -6,7 +6,7 @@
 //! ours must stay finite and within 0.1 of transformers' f16 output (f16 keeps
 //! ~3 decimal digits, and the clamped values feed the next block).
 
-mod common;
+use crate::common;
 
 use burn::tensor::DType;
 use burn_flex::Flex;

@@ -2,7 +2,7 @@
 //! `tools/fixtures/t5.py`. Tolerance: max abs error <= 1e-4 on every position
 //! of `last_hidden_state` (f32), padded positions included.
 
-mod common;
+use crate::common;
 
 use common::{Recording, TestBackend, fixtures, max_abs_diff};
 use imagen_text::{T5Config, T5Encoder, relative_position_bucket};

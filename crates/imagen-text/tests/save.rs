@@ -2,7 +2,7 @@
 //! `T5Encoder::from_dir` reads back exactly (the recorded fixture goes
 //! through a save and a load unchanged), in f32 or rounded to f16.
 
-mod common;
+use crate::common;
 
 use burn::tensor::{Bool, DType, Int, Tensor};
 use burn_flex::Flex;

@@ -1,6 +1,6 @@
 //! The joined tokenizer + encoder, end to end against transformers.
 
-mod common;
+use crate::common;
 
 use common::{Recording, TestBackend, fixtures, max_abs_diff};
 use imagen_text::TextEncoder;

@@ -2,7 +2,7 @@
 //! `max_length`, truncation on) on a tiny Unigram `tokenizer.json` recorded by
 //! `tools/fixtures/t5.py`. Ids and masks must be identical.
 
-mod common;
+use crate::common;
 
 use common::fixtures;
 use imagen_text::{T5Tokenizer, TextError};

@@ -1,6 +1,6 @@
 //! Embedding cache with the tiny T5 fixture: build, open, get, extend, refuse.
 
-mod data_support;
+use crate::data_support;
 
 use burn_flex::Flex;
 use data_support::{Captions, TempDir, fixture_dir, tiny_encoder};

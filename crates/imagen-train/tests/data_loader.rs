@@ -1,6 +1,6 @@
 //! DataLoader: seeded order, epochs, flips, resumption, skipping, workers.
 
-mod data_support;
+use crate::data_support;
 
 use data_support::Captions;
 use imagen_shapes::SamplerConfig;

@@ -7,7 +7,7 @@ use burn::module::AutodiffModule;
 use imagen_train::{DataParallel, StageKind, TrainConfig, Trainer};
 use imagen_unet::UNetConfig;
 
-mod parallel_support;
+use crate::parallel_support;
 
 use parallel_support::{B, micro_batch, null};
 

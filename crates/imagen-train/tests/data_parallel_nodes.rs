@@ -2,8 +2,9 @@
 //! is node 0 and runs burn-collective's global orchestrator; it launches
 //! itself again as node 1. Each node has one device and one micro-batch; the
 //! result must equal one device accumulating both micro-batches.
-//! (A separate test binary: burn-collective keeps one local server per
-//! backend and process.)
+//! (Its own test binary, outside `tests/main.rs`: burn-collective keeps one
+//! local server per backend and process, which the in-process data-parallel
+//! test also uses.)
 #![cfg(feature = "collective")]
 
 use std::net::TcpListener;

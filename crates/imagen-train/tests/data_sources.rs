@@ -1,6 +1,6 @@
 //! Folder and JSONL datasets: pairing, skipping, corrupt images, errors.
 
-mod data_support;
+use crate::data_support;
 
 use data_support::{TempDir, test_image};
 use imagen_train::data::{

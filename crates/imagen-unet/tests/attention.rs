@@ -2,7 +2,7 @@
 //! `added_kv_proj_dim`, `AttnAddedKVProcessor2_0`, group-norm text norm),
 //! with and without a text mask, and text-only. Tolerance: max abs error 1e-5.
 
-mod common;
+use crate::common;
 
 use burn::tensor::{Bool, Tensor, TensorData};
 use burn_flex::Flex;

@@ -1,7 +1,7 @@
 //! Text pooling (`TextTimeEmbedding` / `AttentionPooling`) against diffusers
 //! 0.42.1. Tolerance: max abs error 1e-5 on the pooled vector and the output.
 
-mod common;
+use crate::common;
 
 use burn_flex::Flex;
 use common::{Fixture, fixtures, max_abs_err};

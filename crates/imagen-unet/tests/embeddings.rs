@@ -5,7 +5,7 @@
 //! (checked in Python), and `sin(t f)` amplifies that by t <= 999, giving
 //! 5.9e-5 (2.7e-5 for the 704-wide case); widths 8, 15 and 16 agree within 6e-8.
 
-mod common;
+use crate::common;
 
 use common::fixtures;
 

@@ -9,7 +9,7 @@
 //! (f32). Measured worst: 1.7e-4 on a conv weight gradient of magnitude up to
 //! 56 (stage I), 2.5e-4 of up to 46 (stage II), i.e. ~5e-6 relative.
 
-mod common;
+use crate::common;
 
 use burn::backend::Autodiff;
 use burn::module::{AutodiffModule, Module, ModuleMapper, Param};

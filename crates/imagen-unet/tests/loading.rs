@@ -1,7 +1,7 @@
 //! Loading diffusers U-Net checkpoints: half-precision files and typed
 //! errors that name the key, the file or the config value.
 
-mod common;
+use crate::common;
 
 use common::fixtures;
 

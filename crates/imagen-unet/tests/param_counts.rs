@@ -2,7 +2,7 @@
 //! diffusers' exactly (IF-I-XL 4.3B, IF-II-L 1.2B), counted from the lazily
 //! initialised modules without allocating the weights.
 
-mod common;
+use crate::common;
 
 use common::fixtures;
 
@@ -59,7 +59,7 @@ fn bench_config_size() {
 
 /// Peak memory of one IF-I-XL forward (4.3B parameters, f32, random weights)
 /// at 64x64, batch 2, 77 text tokens. Needs ~20 GB of RAM and a release
-/// build: `cargo test --release -p imagen-unet --test param_counts -- --ignored`.
+/// build: `cargo test --release -p imagen-unet --test integration -- --ignored param_counts::`.
 /// Attention runs through burn's fused `attention` (burn-flex: tiled
 /// flash attention past 8 KV tiles), so no [4096+77]^2 score matrix per head
 /// is materialised.

@@ -4,7 +4,7 @@
 //! through imagen-weights from the fixture file itself.
 //! Tolerance: max abs error 1e-5 (f32).
 
-mod common;
+use crate::common;
 
 use burn::tensor::Tensor;
 use burn_flex::Flex;

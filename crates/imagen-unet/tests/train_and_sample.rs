@@ -1,7 +1,7 @@
 //! The U-Net runs under the samplers (as an `imagen-diffusion` Denoiser) and
 //! trains (gradients reach every parameter under `Autodiff`).
 
-mod common;
+use crate::common;
 
 use common::fixtures;
 

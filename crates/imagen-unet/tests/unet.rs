@@ -6,7 +6,7 @@
 //! (f32, ~25 layers deep; measured 3.2e-6 stage I, 6.4e-6 stage II; PyTorch
 //! itself moves ~1.5e-6 between thread counts), 1e-5 on the time embedding.
 
-mod common;
+use crate::common;
 
 use burn::tensor::Tensor;
 use burn_flex::Flex;
