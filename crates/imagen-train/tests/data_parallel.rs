@@ -8,6 +8,7 @@ use imagen_train::{DataParallel, StageKind, TrainConfig, Trainer};
 use imagen_unet::UNetConfig;
 
 use crate::parallel_support;
+use crate::seeded::seeded;
 
 use parallel_support::{B, micro_batch, null};
 
@@ -25,8 +26,7 @@ fn trainer(grad_accumulation: usize, init_seed: u64) -> Trainer<B> {
     c.cond_drop_prob = 0.3;
     c.seed = 11;
     let unet_config = UNetConfig::tiny_sr(16);
-    <B as burn::tensor::backend::Backend>::seed(&Default::default(), init_seed);
-    let unet = unet_config.init::<B>(&Default::default()).unwrap();
+    let unet = seeded::<B, _>(init_seed, || unet_config.init::<B>(&Default::default())).unwrap();
     Trainer::new(c, unet_config, unet).unwrap()
 }
 

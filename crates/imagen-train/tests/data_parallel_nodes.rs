@@ -16,8 +16,10 @@ use imagen_train::{DataParallel, StageKind, TrainConfig, Trainer, serve_orchestr
 use imagen_unet::UNetConfig;
 
 mod parallel_support;
+mod seeded;
 
 use parallel_support::{B, micro_batch, null};
+use seeded::seeded;
 
 const NODE_ENV: &str = "IMAGEN_TEST_NODE1";
 const STEPS: usize = 2;
@@ -30,8 +32,7 @@ fn trainer(grad_accumulation: usize, init_seed: u64) -> Trainer<B> {
     c.warmup_steps = 2;
     c.seed = 5;
     let unet_config = UNetConfig::tiny_base(16);
-    <B as burn::tensor::backend::Backend>::seed(&Default::default(), init_seed);
-    let unet = unet_config.init::<B>(&Default::default()).unwrap();
+    let unet = seeded::<B, _>(init_seed, || unet_config.init::<B>(&Default::default())).unwrap();
     Trainer::new(c, unet_config, unet).unwrap()
 }
 

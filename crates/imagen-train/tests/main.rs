@@ -7,6 +7,7 @@
 
 mod data_support;
 mod parallel_support;
+mod seeded;
 
 mod data_cache;
 mod data_loader;

@@ -12,14 +12,19 @@ use imagen_train::{
 };
 use imagen_unet::UNetConfig;
 
+use crate::seeded::seeded;
+
 type B = Autodiff<Flex>;
 
 fn batch<B: AutodiffBackend>(seed: u64) -> (TrainBatch<B>, NullText<B>) {
     let device = Default::default();
-    <B as burn::tensor::backend::Backend>::seed(&device, seed);
-    let images = Tensor::<B, 4>::random([4, 3, 16, 16], Distribution::Uniform(-1.0, 1.0), &device);
+    let (images, text) = seeded::<B, _>(seed, || {
+        (
+            Tensor::<B, 4>::random([4, 3, 16, 16], Distribution::Uniform(-1.0, 1.0), &device),
+            Tensor::<B, 3>::random([4, 6, 16], Distribution::Normal(0.0, 1.0), &device),
+        )
+    });
     let images = burn::tensor::module::avg_pool2d(images, [5, 5], [1, 1], [2, 2], false, true);
-    let text = Tensor::<B, 3>::random([4, 6, 16], Distribution::Normal(0.0, 1.0), &device);
     let text_mask = Tensor::<B, 2, Int>::ones([4, 6], &device);
     let null = NullText {
         text: Tensor::zeros([1, 6, 16], &device),
@@ -50,8 +55,7 @@ fn trainer<B: AutodiffBackend>(c: TrainConfig) -> Trainer<B> {
         StageKind::Base => UNetConfig::tiny_base(16),
         StageKind::SuperResolution { .. } => UNetConfig::tiny_sr(16),
     };
-    <B as burn::tensor::backend::Backend>::seed(&Default::default(), 1);
-    let unet = unet_config.init::<B>(&Default::default()).unwrap();
+    let unet = seeded::<B, _>(1, || unet_config.init::<B>(&Default::default())).unwrap();
     Trainer::new(c, unet_config, unet).unwrap()
 }
 

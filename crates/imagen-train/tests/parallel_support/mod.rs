@@ -7,16 +7,22 @@ use burn::tensor::{Distribution, Int, Tensor};
 use burn_flex::Flex;
 use imagen_train::{NullText, TrainBatch};
 
+use crate::seeded::seeded;
+
 pub type B = Autodiff<Flex>;
 
 /// Two examples drawn from `seed`.
 pub fn micro_batch(seed: u64) -> TrainBatch<B> {
     let device = Default::default();
-    <B as burn::tensor::backend::Backend>::seed(&device, seed);
-    let images = Tensor::<B, 4>::random([2, 3, 16, 16], Distribution::Uniform(-1.0, 1.0), &device);
+    let (images, text) = seeded::<B, _>(seed, || {
+        (
+            Tensor::<B, 4>::random([2, 3, 16, 16], Distribution::Uniform(-1.0, 1.0), &device),
+            Tensor::random([2, 6, 16], Distribution::Normal(0.0, 1.0), &device),
+        )
+    });
     TrainBatch {
         images: burn::tensor::module::avg_pool2d(images, [5, 5], [1, 1], [2, 2], false, true),
-        text: Tensor::random([2, 6, 16], Distribution::Normal(0.0, 1.0), &device),
+        text,
         text_mask: Tensor::<B, 2, Int>::ones([2, 6], &device),
     }
 }
