@@ -13,7 +13,10 @@
 //! Every stage run is scored: the base output (64 px) and, unless
 //! `--base-only`, the super-resolution output (256 px). The contact sheets
 //! show every prompt at 64 px and the first 40 at higher resolutions, in
-//! prompt order (`results.jsonl`).
+//! prompt order. `results.jsonl` holds each prompt's constraints and, per
+//! stage, the verdict, the partial credit and what the scorer detected
+//! (background, each object's shape, colour, footprint and template fit),
+//! for failure analysis (`tools/eval/failures.py`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -139,6 +142,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut passes = vec![Vec::new(); last + 1];
     let mut failures = vec![Vec::new(); last + 1];
     let mut partial: Vec<Vec<Aspects>> = vec![Vec::new(); last + 1];
+    let mut detections = vec![Vec::new(); last + 1];
     for (i, chunk) in prompts.chunks(args.batch.max(1)).enumerate() {
         let mut req =
             GenerateRequest::batch(chunk.iter().map(|p| p.text.clone())).seed(args.seed + i as u64);
@@ -157,6 +161,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         .map(|f| format!("{f:?}"))
                         .unwrap_or_default(),
                 );
+                detections[stage].push(verdict.details.detection);
                 images[stage].push(img);
             }
         }
@@ -267,9 +272,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut jsonl = String::new();
     for (i, p) in prompts.iter().enumerate() {
         let verdicts: Vec<serde_json::Value> = (0..=last)
-            .map(|s| serde_json::json!({"pass": passes[s][i], "failure": failures[s][i], "aspects": partial[s][i]}))
+            .map(|s| serde_json::json!({"pass": passes[s][i], "failure": failures[s][i], "aspects": partial[s][i], "detection": detections[s][i]}))
             .collect();
-        let line = serde_json::json!({"category": format!("{:?}", p.category), "prompt": p.text, "stages": verdicts});
+        let line = serde_json::json!({"category": format!("{:?}", p.category), "prompt": p.text, "constraints": p.constraints, "stages": verdicts});
         writeln!(jsonl, "{line}")?;
     }
     std::fs::write(args.out.join("results.jsonl"), jsonl)?;
