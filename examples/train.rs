@@ -133,6 +133,11 @@ struct Args {
     /// First timestep of the high-noise range (needs --high-noise-fraction).
     #[arg(long, default_value_t = 900, requires = "high_noise_fraction")]
     high_noise_from: usize,
+    /// Offset noise: add this times one Gaussian draw per image and channel
+    /// to the training noise, so the text, not the noise, sets the image's
+    /// mean (default 0: off; diffusers' `--noise_offset`).
+    #[arg(long, default_value_t = 0.0)]
+    noise_offset: f64,
     /// U-Net preset (demo_base, demo_sr, tiny_base, tiny_sr) unless --unet-config or --init.
     #[arg(long)]
     preset: Option<String>,
@@ -332,6 +337,7 @@ fn train(
     config.ema_decay = args.ema_decay;
     config.min_snr_gamma = args.min_snr;
     config.vlb_weight = args.vlb_weight;
+    config.noise_offset = args.noise_offset;
     if let Some(fraction) = args.high_noise_fraction {
         config.timestep_sampling = TimestepSampling::HighNoise {
             fraction,

@@ -98,6 +98,12 @@ pub struct TrainConfig {
     /// How training timesteps are drawn (default uniform).
     #[serde(default)]
     pub timestep_sampling: TimestepSampling,
+    /// "Offset noise" (Guttenberg 2023, diffusers' `--noise_offset`): each
+    /// example's noise gains this times one Gaussian draw per channel,
+    /// constant over the image, so the noise's mean no longer tells the
+    /// image's mean and the text must set it (default 0: off).
+    #[serde(default)]
+    pub noise_offset: f64,
     /// Give the U-Net the text padding mask.
     pub text_mask: bool,
     /// Random horizontal flips.
@@ -133,6 +139,7 @@ impl TrainConfig {
             noise_schedule: serde_json::from_str(r#"{"beta_schedule": "squaredcos_cap_v2"}"#)
                 .expect("valid"),
             timestep_sampling: TimestepSampling::Uniform,
+            noise_offset: 0.0,
             text_mask: true,
             random_flip: false,
             seed: 0,
@@ -155,6 +162,12 @@ impl TrainConfig {
             return bad(format!(
                 "vlb_weight {} is not a finite number >= 0",
                 self.vlb_weight
+            ));
+        }
+        if !(self.noise_offset >= 0.0 && self.noise_offset.is_finite()) {
+            return bad(format!(
+                "noise_offset {} is not a finite number >= 0",
+                self.noise_offset
             ));
         }
         if !(0.0..1.0).contains(&self.ema_decay) {

@@ -48,6 +48,24 @@ fn gaussian<B: Backend>(rng: &mut StdRng, shape: [usize; 4], device: &B::Device)
     )
 }
 
+/// The noise an example is diffused with: standard Gaussian, plus `offset`
+/// times one Gaussian draw per example and channel ("offset noise"). With
+/// `offset` 0 it draws exactly what [`gaussian`] does, so runs without it
+/// reproduce.
+fn training_noise<B: Backend>(
+    rng: &mut StdRng,
+    shape: [usize; 4],
+    offset: f64,
+    device: &B::Device,
+) -> Tensor<B, 4> {
+    let noise = gaussian::<B>(rng, shape, device);
+    if offset == 0.0 {
+        return noise;
+    }
+    let [b, c, _, _] = shape;
+    noise + (gaussian::<B>(rng, [b, c, 1, 1], device) * offset).expand(shape)
+}
+
 /// Replaces rows of `batch`'s text where `drop` is set by `null`.
 fn apply_dropout<B: Backend>(
     batch: &TrainBatch<B>,
@@ -112,7 +130,7 @@ pub fn stage_loss<B: Backend>(
     let steps: Vec<usize> = (0..b)
         .map(|_| config.timestep_sampling.draw(rng, schedule.len()))
         .collect();
-    let noise = gaussian::<B>(rng, [b, c, h, w], &device);
+    let noise = training_noise::<B>(rng, [b, c, h, w], config.noise_offset, &device);
     let drop = drop_mask(rng, b, config.cond_drop_prob);
     let (text, mask) = apply_dropout(batch, null, &drop);
 
@@ -215,6 +233,39 @@ mod tests {
         let drops = drop_mask(&mut rng, 10_000, 0.1);
         let rate = drops.iter().filter(|&&d| d).count() as f64 / 10_000.0;
         assert!((rate - 0.1).abs() < 0.01, "{rate}");
+    }
+
+    /// Offset noise: the per-image, per-channel mean of 64 x 64 noise has a
+    /// standard deviation of 1/64 without it and about `offset` with it;
+    /// offset 0 draws what plain noise does.
+    #[test]
+    fn offset_noise_moves_each_channels_mean() {
+        type B = burn_flex::Flex;
+        let device = Default::default();
+        let shape = [64, 3, 64, 64];
+        let mean_std = |offset: f64| -> f64 {
+            let noise = training_noise::<B>(&mut StdRng::seed_from_u64(2), shape, offset, &device);
+            let means: Vec<f32> = noise.mean_dim(3).mean_dim(2).into_data().to_vec().unwrap();
+            let n = means.len() as f64;
+            (means.iter().map(|&m| f64::from(m).powi(2)).sum::<f64>() / n).sqrt()
+        };
+        let plain = mean_std(0.0);
+        let offset = mean_std(0.1);
+        assert!((plain - 1.0 / 64.0).abs() < 0.004, "{plain}");
+        assert!(
+            (offset - (0.01f64 + 1.0 / 4096.0).sqrt()).abs() < 0.02,
+            "{offset}"
+        );
+        let a: Vec<f32> =
+            training_noise::<B>(&mut StdRng::seed_from_u64(5), [1, 3, 4, 4], 0.0, &device)
+                .into_data()
+                .to_vec()
+                .unwrap();
+        let b: Vec<f32> = gaussian::<B>(&mut StdRng::seed_from_u64(5), [1, 3, 4, 4], &device)
+            .into_data()
+            .to_vec()
+            .unwrap();
+        assert_eq!(a, b);
     }
 
     /// A learned-variance U-Net (6 output channels): the variational bound
