@@ -3,7 +3,8 @@
 
     python3 tools/eval/failures.py eval/base-220 [--stage 0]
 
-Prints the first failed check per prompt, then splits the "objects" failures
+Prints the first failed check per prompt, the background hits per colour
+asked for, then splits the "objects" failures
 (the count is right but some object is not what the prompt asked for) into
 unrecognised shapes (no template fits the blob), wrong shapes, wrong colours
 and wrong sizes or places, with the shape confusions; and splits the count
@@ -65,6 +66,12 @@ def main():
         kinds = collections.Counter(kind(s["failure"]) for _, s in rows)
         print(f"== {run}: {kinds['pass']}/{len(rows)} pass; first failures:",
               ", ".join(f"{k} {n}" for k, n in kinds.most_common() if k != "pass"))
+        asked, hit = collections.Counter(), collections.Counter()
+        for r, s in rows:
+            if want := r["constraints"].get("background"):
+                asked[want] += 1
+                hit[want] += s["detection"]["background"] == want
+        print("  backgrounds asked -> found:", ", ".join(f"{c} {hit[c]}/{n}" for c, n in sorted(asked.items())))
         classes, confusions, extra, missing = (collections.Counter() for _ in range(4))
         for r, s in rows:
             groups, objects = r["constraints"]["groups"], s["detection"]["objects"]
