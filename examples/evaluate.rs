@@ -26,7 +26,7 @@ use std::time::Instant;
 use clap::{Parser, ValueEnum};
 use imagen::diffusion::Thresholding;
 use imagen::pipeline::{Cascade, GenerateRequest, SamplerKind, StageOverrides, tensor_to_images};
-use imagen::shapes::{Aspects, Category, aspects, contact_sheet, drawbench_lite, score};
+use imagen::shapes::{Aspects, Category, Detection, aspects, contact_sheet, drawbench_lite, score};
 use imagen::{DefaultBackend, default_device};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -139,10 +139,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
     // Per stage: images and verdicts in prompt order.
     let mut images = vec![Vec::new(); last + 1];
-    let mut passes = vec![Vec::new(); last + 1];
-    let mut failures = vec![Vec::new(); last + 1];
-    let mut partial: Vec<Vec<Aspects>> = vec![Vec::new(); last + 1];
-    let mut detections = vec![Vec::new(); last + 1];
+    let mut scored: Vec<Vec<Scored>> = (0..=last).map(|_| Vec::new()).collect();
     for (i, chunk) in prompts.chunks(args.batch.max(1)).enumerate() {
         let mut req =
             GenerateRequest::batch(chunk.iter().map(|p| p.text.clone())).seed(args.seed + i as u64);
@@ -152,16 +149,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for (stage, tensor) in out.outputs.into_iter().enumerate() {
             for (img, p) in tensor_to_images(tensor)?.into_iter().zip(chunk) {
                 let verdict = score(&img, &p.constraints);
-                partial[stage].push(aspects(&verdict.details.detection, &p.constraints));
-                passes[stage].push(verdict.pass);
-                failures[stage].push(
-                    verdict
-                        .details
-                        .failure
-                        .map(|f| format!("{f:?}"))
-                        .unwrap_or_default(),
-                );
-                detections[stage].push(verdict.details.detection);
+                scored[stage].push(Scored {
+                    pass: verdict.pass,
+                    failure: verdict.details.failure.map(|f| format!("{f:?}")),
+                    aspects: aspects(&verdict.details.detection, &p.constraints),
+                    detection: verdict.details.detection,
+                });
                 images[stage].push(img);
             }
         }
@@ -188,13 +181,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .join(" | ")
     )?;
     writeln!(table, "|---|{}---|", "---|".repeat(categories.len()))?;
-    for (stage, stage_passes) in passes.iter().enumerate() {
+    for (stage, stage_scored) in scored.iter().enumerate() {
         let rate = |keep: &dyn Fn(Category) -> bool| {
             let (n, k) = prompts
                 .iter()
-                .zip(stage_passes)
+                .zip(stage_scored)
                 .filter(|(p, _)| keep(p.category))
-                .fold((0, 0), |(n, k), (_, &pass)| (n + 1, k + usize::from(pass)));
+                .fold((0, 0), |(n, k), (_, s)| (n + 1, k + usize::from(s.pass)));
             percent(k, n)
         };
         let cells: Vec<String> = categories.iter().map(|&c| rate(&|p| p == c)).collect();
@@ -225,12 +218,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     writeln!(table, "| stage | {} |", Aspects::NAMES.join(" | "))?;
     writeln!(table, "|---|{}", "---|".repeat(Aspects::NAMES.len()))?;
-    for (stage, stage_aspects) in partial.iter().enumerate() {
+    for (stage, stage_scored) in scored.iter().enumerate() {
         let cells: Vec<String> = (0..Aspects::NAMES.len())
             .map(|k| {
-                let verdicts: Vec<bool> = stage_aspects
+                let verdicts: Vec<bool> = stage_scored
                     .iter()
-                    .filter_map(|a| a.named()[k].1)
+                    .filter_map(|s| s.aspects.named()[k].1)
                     .collect();
                 percent(verdicts.iter().filter(|&&v| v).count(), verdicts.len())
             })
@@ -271,9 +264,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     let mut jsonl = String::new();
     for (i, p) in prompts.iter().enumerate() {
-        let verdicts: Vec<serde_json::Value> = (0..=last)
-            .map(|s| serde_json::json!({"pass": passes[s][i], "failure": failures[s][i], "aspects": partial[s][i], "detection": detections[s][i]}))
-            .collect();
+        let verdicts: Vec<serde_json::Value> = (0..=last).map(|s| scored[s][i].json()).collect();
         let line = serde_json::json!({"category": format!("{:?}", p.category), "prompt": p.text, "constraints": p.constraints, "stages": verdicts});
         writeln!(jsonl, "{line}")?;
     }
@@ -281,6 +272,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("{settings}\n\n{table}");
     println!("wrote {}", args.out.display());
     Ok(())
+}
+
+/// One image's verdict: pass or the first failed check, the partial credit
+/// and what the scorer detected.
+struct Scored {
+    pass: bool,
+    failure: Option<String>,
+    aspects: Aspects,
+    detection: Detection,
+}
+
+impl Scored {
+    /// Its `results.jsonl` record (`failure` is "" on a pass).
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "pass": self.pass,
+            "failure": self.failure.as_deref().unwrap_or_default(),
+            "aspects": self.aspects,
+            "detection": self.detection,
+        })
+    }
 }
 
 /// `k` of `n` as "12.5% (k/n)".
