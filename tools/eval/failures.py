@@ -34,13 +34,12 @@ def objects_failure(groups, objects):
     """Classifies an objects failure and returns (class, shape confusions)."""
     if any(o["shape"] is None for o in objects):
         return "unrecognised shape", []
-    want = collections.Counter()
+    want_colours, want_shapes = collections.Counter(), collections.Counter()
     for g in groups:
-        want[(g.get("colour"), g["shape"])] += g["count"]
-    got = collections.Counter((o["colour"], o["shape"]) for o in objects)
-    want_colours = collections.Counter(c for (c, _), n in want.items() for _ in range(n) if c)
+        want_shapes[g["shape"]] += g["count"]
+        if g.get("colour"):
+            want_colours[g["colour"]] += g["count"]
     got_colours = collections.Counter(o["colour"] for o in objects)
-    want_shapes = collections.Counter(s for (_, s), n in want.items() for _ in range(n))
     got_shapes = collections.Counter(o["shape"] for o in objects)
     shapes_ok = want_shapes == got_shapes
     colours_ok = all(got_colours[c] >= n for c, n in want_colours.items())
@@ -83,8 +82,8 @@ def main():
             elif k == "ObjectCount":
                 want = sum(g["count"] for g in groups)
                 if len(objects) > want:
-                    asked = {g["shape"] for g in groups}
-                    same = sum(o["shape"] in asked for o in objects)
+                    asked_shapes = {g["shape"] for g in groups}
+                    same = sum(o["shape"] in asked_shapes for o in objects)
                     extra["a requested shape again" if same > want else "another shape"] += 1
                 else:
                     missing[f"{want - len(objects)} missing"] += 1
