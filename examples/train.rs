@@ -30,7 +30,7 @@ use imagen::diffusion::PredictionType;
 use imagen::pipeline::{
     Cascade, GenerateRequest, SamplerKind, Stage as CascadeStage, StageSettings, grid, save_png,
 };
-use imagen::shapes::{CaptionStyle, SamplerConfig};
+use imagen::shapes::{CaptionStyle, SamplerConfig, Shape};
 use imagen::text::TextEncoder;
 use imagen::train::data::{
     DataLoaderConfig, EmbeddingCache, EmbeddingCacheConfig, FolderDataset, ImageTextSource,
@@ -72,6 +72,10 @@ struct Args {
     /// How often a shapes caption names the background colour, 0 to 1.
     #[arg(long, default_value_t = CaptionStyle::default().background_probability, requires = "shapes")]
     background_captions: f64,
+    /// Draw a shape more (or less) often than the others, e.g.
+    /// `--shape-weight star=2 --shape-weight cross=2`; unlisted shapes weigh 1.
+    #[arg(long = "shape-weight", value_parser = parse_shape_weight, requires = "shapes")]
+    shape_weights: Vec<(Shape, f64)>,
     /// T5 directory (config.json, model.safetensors, tokenizer.json).
     #[arg(long)]
     text_encoder: PathBuf,
@@ -225,6 +229,7 @@ fn main() -> Result<(), AnyError> {
                 captions: CaptionStyle {
                     background_probability: args.background_captions,
                 },
+                shape_weights: args.shape_weights.clone(),
                 ..SamplerConfig::default()
             },
             args.seed,
@@ -579,4 +584,19 @@ fn preview_cascade(
         },
     };
     Ok(Cascade::new(encoder, vec![stage], device)?)
+}
+
+/// `SHAPE=WEIGHT`, e.g. `star=2`, for `--shape-weight`.
+fn parse_shape_weight(arg: &str) -> Result<(Shape, f64), String> {
+    let (noun, weight) = arg
+        .split_once('=')
+        .ok_or_else(|| format!("`{arg}` is not SHAPE=WEIGHT"))?;
+    let shape = Shape::from_noun(noun.trim())
+        .map(|(shape, _)| shape)
+        .ok_or_else(|| format!("`{noun}` is not a shape"))?;
+    let weight = weight
+        .trim()
+        .parse()
+        .map_err(|e| format!("weight `{weight}`: {e}"))?;
+    Ok((shape, weight))
 }

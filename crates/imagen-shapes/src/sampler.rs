@@ -32,6 +32,10 @@ pub struct SamplerConfig {
     pub colours: Vec<Colour>,
     /// Shapes to draw from (default all).
     pub shapes: Vec<Shape>,
+    /// Relative weights of shapes when a group's colour/shape pair is drawn;
+    /// unlisted shapes weigh 1 (default empty: uniform). Raising the shapes
+    /// a model gets wrong aims the data at its failures.
+    pub shape_weights: Vec<(Shape, f64)>,
     /// Background colours to draw from (default all).
     pub backgrounds: Vec<Background>,
     /// Probability of a textured rather than plain background (default 0.5).
@@ -50,6 +54,7 @@ impl Default for SamplerConfig {
             max_objects: MAX_OBJECTS,
             colours: Colour::ALL.to_vec(),
             shapes: Shape::ALL.to_vec(),
+            shape_weights: Vec::new(),
             backgrounds: Background::ALL.to_vec(),
             texture_probability: 0.5,
             relation_layout_probability: 0.6,
@@ -63,6 +68,8 @@ impl Default for SamplerConfig {
 pub struct SceneSampler {
     config: SamplerConfig,
     combos: Vec<(Colour, Shape)>,
+    /// Each combo's weight, `None` when all weigh the same.
+    weights: Option<Vec<f64>>,
     rng: StdRng,
 }
 
@@ -93,7 +100,8 @@ impl SceneSampler {
     ///
     /// # Errors
     /// [`ShapesError::InvalidConfig`] when `max_objects` is out of range, a
-    /// list is empty, a probability is outside `[0, 1]`, or every
+    /// list is empty, a probability is outside `[0, 1]`, a shape weight is
+    /// not positive and finite or names a shape not drawn, or every
     /// colour/shape pair is held out.
     pub fn new(config: SamplerConfig, seed: u64) -> Result<SceneSampler, ShapesError> {
         if config.max_objects == 0 || config.max_objects > MAX_OBJECTS {
@@ -122,9 +130,34 @@ impl SceneSampler {
                 "every colour/shape pair is held out".into(),
             ));
         }
+        for &(shape, w) in &config.shape_weights {
+            if !(w.is_finite() && w > 0.0) {
+                return Err(ShapesError::InvalidConfig(format!(
+                    "shape weight {w} for {} is not positive and finite",
+                    shape.name()
+                )));
+            }
+            if !config.shapes.contains(&shape) {
+                return Err(ShapesError::InvalidConfig(format!(
+                    "shape_weights names {}, which is not among the shapes drawn",
+                    shape.name()
+                )));
+            }
+        }
+        let weight = |shape: Shape| {
+            config
+                .shape_weights
+                .iter()
+                .rev()
+                .find(|(s, _)| *s == shape)
+                .map_or(1.0, |&(_, w)| w)
+        };
+        let weights: Vec<f64> = combos.iter().map(|&(_, s)| weight(s)).collect();
+        let weights = weights.iter().any(|&w| w != 1.0).then_some(weights);
         Ok(SceneSampler {
             config,
             combos,
+            weights,
             rng: StdRng::seed_from_u64(seed),
         })
     }
@@ -155,8 +188,15 @@ impl SceneSampler {
             let g = rng.random_range(0..n_groups);
             counts[g] += 1;
         }
-        let mut combos = self.combos.clone();
-        shuffle(rng, &mut combos);
+        let combos = match &self.weights {
+            // Uniform: a plain shuffle, so unweighted runs draw as they always have.
+            None => {
+                let mut combos = self.combos.clone();
+                shuffle(rng, &mut combos);
+                combos
+            }
+            Some(weights) => weighted_order(rng, &self.combos, weights),
+        };
         let mut members: Vec<Member> = Vec::with_capacity(n);
         for (group, (&count, &(colour, shape))) in counts.iter().zip(&combos).enumerate() {
             let uniform_size = chance(rng, 0.7);
@@ -282,6 +322,23 @@ impl SceneSampler {
     }
 }
 
+/// `items` in a random order in which each leads with probability
+/// proportional to its weight, and so on down the rest (weighted sampling
+/// without replacement: Efraimidis and Spirakis' keys `u^(1/w)`).
+fn weighted_order<T: Copy, R: rand::Rng + ?Sized>(
+    rng: &mut R,
+    items: &[T],
+    weights: &[f64],
+) -> Vec<T> {
+    let mut keyed: Vec<(f64, T)> = items
+        .iter()
+        .zip(weights)
+        .map(|(&item, &w)| (rng.random::<f64>().powf(1.0 / w), item))
+        .collect();
+    keyed.sort_by(|a, b| b.0.total_cmp(&a.0));
+    keyed.into_iter().map(|(_, item)| item).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -299,6 +356,44 @@ mod tests {
             }
         }
         assert!(counts[1..].iter().all(|&c| c > 80), "{counts:?}");
+    }
+
+    #[test]
+    fn shape_weights_raise_a_shape_and_are_validated() {
+        let share = |config: SamplerConfig| {
+            let mut s = SceneSampler::new(config, 3).unwrap();
+            let (mut stars, mut all) = (0usize, 0usize);
+            for _ in 0..2000 {
+                for o in s.sample().objects {
+                    stars += usize::from(o.shape == Shape::Star);
+                    all += 1;
+                }
+            }
+            stars as f64 / all as f64
+        };
+        let uniform = share(SamplerConfig::default());
+        let weighted = share(SamplerConfig {
+            shape_weights: vec![(Shape::Star, 3.0)],
+            ..SamplerConfig::default()
+        });
+        // One shape in six; weight 3 of 8 would be 0.375 per draw.
+        assert!((uniform - 1.0 / 6.0).abs() < 0.03, "{uniform}");
+        assert!(weighted > 0.3, "{weighted}");
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            let config = SamplerConfig {
+                shape_weights: vec![(Shape::Cross, bad)],
+                ..SamplerConfig::default()
+            };
+            let err = SceneSampler::new(config, 0).unwrap_err().to_string();
+            assert!(err.contains("cross"), "{err}");
+        }
+        let config = SamplerConfig {
+            shapes: vec![Shape::Circle, Shape::Square],
+            shape_weights: vec![(Shape::Star, 2.0)],
+            ..SamplerConfig::default()
+        };
+        let err = SceneSampler::new(config, 0).unwrap_err().to_string();
+        assert!(err.contains("star"), "{err}");
     }
 
     #[test]
