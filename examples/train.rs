@@ -394,6 +394,9 @@ fn train(
                     (c, u)
                 }
             };
+            // burn draws initial weights lazily, on first use: draw them
+            // here, under the seed and the lock.
+            let unet = imagen_train::materialize(unet);
             (Trainer::new(config, unet_config, unet)?, 0)
         }
     };

@@ -1,12 +1,13 @@
 //! Whole-model parameter operations burn leaves to the user: the EMA blend,
-//! global-norm gradient clipping, and parameter paths for optimiser state.
+//! global-norm gradient clipping, parameter paths for optimiser state, and
+//! drawing lazily initialised weights now.
 
 use std::collections::HashMap;
 
 use burn::module::{AutodiffModule, Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{Tensor, TensorPrimitive};
+use burn::tensor::{Bool, Int, Tensor, TensorPrimitive};
 
 /// Every float parameter's current value, by id.
 struct Collect<B: Backend> {
@@ -17,6 +18,44 @@ impl<B: Backend> ModuleVisitor<B> for Collect<B> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
         self.values.insert(param.id, param.val().into_primitive());
     }
+}
+
+/// Touches every parameter, which initialises the lazy ones.
+struct Materialize;
+
+impl<B: Backend> ModuleVisitor<B> for Materialize {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        let _ = param.val();
+    }
+    fn visit_int<const D: usize>(&mut self, param: &Param<Tensor<B, D, Int>>) {
+        let _ = param.val();
+    }
+    fn visit_bool<const D: usize>(&mut self, param: &Param<Tensor<B, D, Bool>>) {
+        let _ = param.val();
+    }
+}
+
+/// Draws every lazily initialised parameter of `module` now.
+///
+/// burn's `Config::init` defers each random draw to the parameter's first
+/// use, so seeding the backend right before `init` alone does not fix the
+/// weights: another thread's draws (the backend's generator is one per
+/// process) can land in between. Call this while the seed still holds.
+///
+/// ```
+/// use burn::tensor::backend::Backend;
+/// use burn_flex::Flex;
+/// use imagen_train::materialize;
+/// use imagen_unet::UNetConfig;
+///
+/// let device = Default::default();
+/// Flex::seed(&device, 7);
+/// let unet = materialize(UNetConfig::tiny_base(16).init::<Flex>(&device).unwrap());
+/// # let _ = unet;
+/// ```
+pub fn materialize<B: Backend, M: Module<B>>(module: M) -> M {
+    module.visit(&mut Materialize);
+    module
 }
 
 /// `ema = decay * ema + (1 - decay) * current`, matched by parameter id.

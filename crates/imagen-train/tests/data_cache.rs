@@ -1,6 +1,7 @@
 //! Embedding cache with the tiny T5 fixture: build, open, get, extend, refuse.
 
 use crate::data_support;
+use crate::seeded::seeded;
 
 use burn_flex::Flex;
 use data_support::{Captions, TempDir, fixture_dir, tiny_encoder};
@@ -8,6 +9,7 @@ use imagen_text::{T5Config, T5Tokenizer, TextEncoder};
 use imagen_train::data::{
     DataError, EmbeddingCache, EmbeddingCacheConfig, ImageTextSource, StateDtype, caption_key,
 };
+use imagen_train::materialize;
 
 const CAPTIONS: [&str; 6] = [
     "a red circle",
@@ -113,8 +115,10 @@ fn another_encoder_is_refused() {
     let config = T5Config::from_file(dir.join("text_encoder/config.json")).unwrap();
     let tokenizer = T5Tokenizer::from_file(dir.join("tokenizer/tokenizer.json")).unwrap();
     let device = Default::default();
-    let random = TextEncoder::new(tokenizer, config.init::<Flex>(&device).unwrap(), &device)
-        .with_max_length(16);
+    // Seeded under the shared lock: an unlocked draw from the process-wide
+    // generator would land inside another test's seeded sequence.
+    let weights = seeded::<Flex, _>(3, || config.init::<Flex>(&device).map(materialize)).unwrap();
+    let random = TextEncoder::new(tokenizer, weights, &device).with_max_length(16);
     assert!(field(EmbeddingCache::open_for(tmp.path(), &random).unwrap_err()).contains("probe"));
     // Extending with another encoder or dtype is refused too.
     let err = EmbeddingCache::build(&data, &random, tmp.path(), &EmbeddingCacheConfig::new());

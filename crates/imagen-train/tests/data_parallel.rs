@@ -4,7 +4,7 @@
 #![cfg(feature = "collective")]
 
 use burn::module::AutodiffModule;
-use imagen_train::{DataParallel, StageKind, TrainConfig, Trainer};
+use imagen_train::{DataParallel, StageKind, TrainConfig, Trainer, materialize};
 use imagen_unet::UNetConfig;
 
 use crate::parallel_support;
@@ -26,7 +26,10 @@ fn trainer(grad_accumulation: usize, init_seed: u64) -> Trainer<B> {
     c.cond_drop_prob = 0.3;
     c.seed = 11;
     let unet_config = UNetConfig::tiny_sr(16);
-    let unet = seeded::<B, _>(init_seed, || unet_config.init::<B>(&Default::default())).unwrap();
+    let unet = seeded::<B, _>(init_seed, || {
+        unet_config.init::<B>(&Default::default()).map(materialize)
+    })
+    .unwrap();
     Trainer::new(c, unet_config, unet).unwrap()
 }
 
@@ -97,15 +100,16 @@ fn two_devices_equal_one_device_with_the_doubled_batch() {
     });
 
     assert!(results[0].0 == results[1].0, "the two peers diverged");
-    for ((a, b), (la, lb)) in results[0]
+    for (step, ((a, b), (la, lb))) in results[0]
         .1
         .iter()
         .zip(&single_losses)
         .zip(results[1].1.iter().zip(&single_losses))
+        .enumerate()
     {
         assert!(
             (a - b).abs() < 1e-5 && (la - lb).abs() < 1e-5,
-            "loss {a} vs {b}"
+            "step {step}: loss {a} (peer 0) and {la} (peer 1) vs {b} (one device)"
         );
     }
     assert_eq!(expected.len(), results[0].0.len());

@@ -12,7 +12,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use burn::module::AutodiffModule;
-use imagen_train::{DataParallel, StageKind, TrainConfig, Trainer, serve_orchestrator};
+use imagen_train::{
+    DataParallel, StageKind, TrainConfig, Trainer, materialize, serve_orchestrator,
+};
 use imagen_unet::UNetConfig;
 
 mod parallel_support;
@@ -32,7 +34,10 @@ fn trainer(grad_accumulation: usize, init_seed: u64) -> Trainer<B> {
     c.warmup_steps = 2;
     c.seed = 5;
     let unet_config = UNetConfig::tiny_base(16);
-    let unet = seeded::<B, _>(init_seed, || unet_config.init::<B>(&Default::default())).unwrap();
+    let unet = seeded::<B, _>(init_seed, || {
+        unet_config.init::<B>(&Default::default()).map(materialize)
+    })
+    .unwrap();
     Trainer::new(c, unet_config, unet).unwrap()
 }
 

@@ -9,6 +9,7 @@ use burn::tensor::{Distribution, Int, Tensor};
 use burn_flex::Flex;
 use imagen_train::{
     LrSchedule, NullText, StageKind, TrainBatch, TrainConfig, Trainer, latest_checkpoint,
+    materialize,
 };
 use imagen_unet::UNetConfig;
 
@@ -55,7 +56,10 @@ fn trainer<B: AutodiffBackend>(c: TrainConfig) -> Trainer<B> {
         StageKind::Base => UNetConfig::tiny_base(16),
         StageKind::SuperResolution { .. } => UNetConfig::tiny_sr(16),
     };
-    let unet = seeded::<B, _>(1, || unet_config.init::<B>(&Default::default())).unwrap();
+    let unet = seeded::<B, _>(1, || {
+        unet_config.init::<B>(&Default::default()).map(materialize)
+    })
+    .unwrap();
     Trainer::new(c, unet_config, unet).unwrap()
 }
 
