@@ -76,6 +76,10 @@ struct Args {
     /// `--shape-weight star=2 --shape-weight cross=2`; unlisted shapes weigh 1.
     #[arg(long = "shape-weight", value_parser = parse_shape_weight, requires = "shapes")]
     shape_weights: Vec<(Shape, f64)>,
+    /// With --shapes: relative weights of 1, 2, 3, 4 objects per scene,
+    /// e.g. `--count-weights 2,4,1,1` (default uniform).
+    #[arg(long, value_delimiter = ',', requires = "shapes")]
+    count_weights: Vec<f64>,
     /// T5 directory (config.json, model.safetensors, tokenizer.json).
     #[arg(long)]
     text_encoder: PathBuf,
@@ -230,6 +234,7 @@ fn main() -> Result<(), AnyError> {
                     background_probability: args.background_captions,
                 },
                 shape_weights: args.shape_weights.clone(),
+                count_weights: args.count_weights.clone(),
                 ..SamplerConfig::default()
             },
             args.seed,

@@ -26,8 +26,12 @@ pub const DEFAULT_HELD_OUT: [(Colour, Shape); 4] = [
 pub struct SamplerConfig {
     /// Colour/shape pairs that never appear (default [`DEFAULT_HELD_OUT`]).
     pub held_out: Vec<(Colour, Shape)>,
-    /// Most objects per scene, 1 to [`MAX_OBJECTS`] (default 4); the count is uniform.
+    /// Most objects per scene, 1 to [`MAX_OBJECTS`] (default 4).
     pub max_objects: usize,
+    /// Relative weights of 1, 2, ... `max_objects` objects per scene, one
+    /// each (default empty: uniform). Raising the small counts aims the data
+    /// at a model that draws a requested object twice.
+    pub count_weights: Vec<f64>,
     /// Object colours to draw from (default all).
     pub colours: Vec<Colour>,
     /// Shapes to draw from (default all).
@@ -52,6 +56,7 @@ impl Default for SamplerConfig {
         SamplerConfig {
             held_out: DEFAULT_HELD_OUT.to_vec(),
             max_objects: MAX_OBJECTS,
+            count_weights: Vec::new(),
             colours: Colour::ALL.to_vec(),
             shapes: Shape::ALL.to_vec(),
             shape_weights: Vec::new(),
@@ -70,6 +75,8 @@ pub struct SceneSampler {
     combos: Vec<(Colour, Shape)>,
     /// Each combo's weight, `None` when all weigh the same.
     weights: Option<Vec<f64>>,
+    /// Cumulative weights of 1, 2, ... objects, `None` when uniform.
+    count_cumulative: Option<Vec<f64>>,
     rng: StdRng,
 }
 
@@ -100,9 +107,10 @@ impl SceneSampler {
     ///
     /// # Errors
     /// [`ShapesError::InvalidConfig`] when `max_objects` is out of range, a
-    /// list is empty, a probability is outside `[0, 1]`, a shape weight is
-    /// not positive and finite or names a shape not drawn, or every
-    /// colour/shape pair is held out.
+    /// list is empty, a probability is outside `[0, 1]`, a shape or count
+    /// weight is not positive and finite, a shape weight names a shape not
+    /// drawn, a shape is weighted twice, the count weights are not one per
+    /// count, or every colour/shape pair is held out.
     pub fn new(config: SamplerConfig, seed: u64) -> Result<SceneSampler, ShapesError> {
         if config.max_objects == 0 || config.max_objects > MAX_OBJECTS {
             return Err(ShapesError::InvalidConfig(format!(
@@ -130,7 +138,13 @@ impl SceneSampler {
                 "every colour/shape pair is held out".into(),
             ));
         }
-        for &(shape, w) in &config.shape_weights {
+        for (i, &(shape, w)) in config.shape_weights.iter().enumerate() {
+            if config.shape_weights[..i].iter().any(|(s, _)| *s == shape) {
+                return Err(ShapesError::InvalidConfig(format!(
+                    "shape_weights lists {} twice",
+                    shape.name()
+                )));
+            }
             if !(w.is_finite() && w > 0.0) {
                 return Err(ShapesError::InvalidConfig(format!(
                     "shape weight {w} for {} is not positive and finite",
@@ -148,16 +162,17 @@ impl SceneSampler {
             config
                 .shape_weights
                 .iter()
-                .rev()
                 .find(|(s, _)| *s == shape)
                 .map_or(1.0, |&(_, w)| w)
         };
         let weights: Vec<f64> = combos.iter().map(|&(_, s)| weight(s)).collect();
         let weights = weights.iter().any(|&w| w != 1.0).then_some(weights);
+        let count_cumulative = count_cumulative(&config.count_weights, config.max_objects)?;
         Ok(SceneSampler {
             config,
             combos,
             weights,
+            count_cumulative,
             rng: StdRng::seed_from_u64(seed),
         })
     }
@@ -175,7 +190,15 @@ impl SceneSampler {
     /// The next scene.
     pub fn sample(&mut self) -> Scene {
         let rng = &mut self.rng;
-        let n = rng.random_range(1..=self.config.max_objects);
+        let n = match &self.count_cumulative {
+            // Uniform: the plain draw, so unweighted runs draw as they always have.
+            None => rng.random_range(1..=self.config.max_objects),
+            Some(cumulative) => {
+                let u = rng.random::<f64>() * cumulative.last().copied().unwrap_or(1.0);
+                1 + cumulative.iter().take_while(|&&c| c <= u).count()
+            }
+        }
+        .min(self.config.max_objects);
         let most_groups = n.min(self.combos.len());
         // Two groups are what relations need: favour them in multi-object scenes.
         let n_groups = if most_groups >= 2 && chance(rng, 0.35) {
@@ -322,6 +345,33 @@ impl SceneSampler {
     }
 }
 
+/// The running sums of `weights` (one per count 1..=`max_objects`), or
+/// `None` for an empty list (uniform counts).
+fn count_cumulative(weights: &[f64], max_objects: usize) -> Result<Option<Vec<f64>>, ShapesError> {
+    if weights.is_empty() {
+        return Ok(None);
+    }
+    if weights.len() != max_objects {
+        return Err(ShapesError::InvalidConfig(format!(
+            "count_weights has {} weights, one per count 1..={max_objects} needs {max_objects}",
+            weights.len()
+        )));
+    }
+    let mut sum = 0.0;
+    let mut cumulative = Vec::with_capacity(weights.len());
+    for (i, &w) in weights.iter().enumerate() {
+        if !(w.is_finite() && w > 0.0) {
+            return Err(ShapesError::InvalidConfig(format!(
+                "count weight {w} for {} object(s) is not positive and finite",
+                i + 1
+            )));
+        }
+        sum += w;
+        cumulative.push(sum);
+    }
+    Ok(Some(cumulative))
+}
+
 /// `items` in a random order in which each leads with probability
 /// proportional to its weight, and so on down the rest (weighted sampling
 /// without replacement: Efraimidis and Spirakis' keys `u^(1/w)`).
@@ -388,12 +438,49 @@ mod tests {
             assert!(err.contains("cross"), "{err}");
         }
         let config = SamplerConfig {
+            shape_weights: vec![(Shape::Star, 2.0), (Shape::Star, 3.0)],
+            ..SamplerConfig::default()
+        };
+        let err = SceneSampler::new(config, 0).unwrap_err().to_string();
+        assert!(err.contains("star twice"), "{err}");
+        let config = SamplerConfig {
             shapes: vec![Shape::Circle, Shape::Square],
             shape_weights: vec![(Shape::Star, 2.0)],
             ..SamplerConfig::default()
         };
         let err = SceneSampler::new(config, 0).unwrap_err().to_string();
         assert!(err.contains("star"), "{err}");
+    }
+
+    #[test]
+    fn count_weights_shift_the_object_count_and_are_validated() {
+        let histogram = |config: SamplerConfig| {
+            let mut s = SceneSampler::new(config, 5).unwrap();
+            let mut h = [0usize; MAX_OBJECTS + 1];
+            for _ in 0..4000 {
+                h[s.sample().objects.len()] += 1;
+            }
+            h
+        };
+        let weighted = histogram(SamplerConfig {
+            count_weights: vec![2.0, 4.0, 1.0, 1.0],
+            ..SamplerConfig::default()
+        });
+        // Expected shares 0.25 / 0.5 / 0.125 / 0.125 of 4000.
+        for (n, want) in [(1, 1000.0), (2, 2000.0), (3, 500.0), (4, 500.0)] {
+            let got = weighted[n] as f64;
+            assert!((got - want).abs() < 0.1 * want, "{n} objects: {weighted:?}");
+        }
+        let bad = |count_weights: Vec<f64>| {
+            let config = SamplerConfig {
+                count_weights,
+                ..SamplerConfig::default()
+            };
+            SceneSampler::new(config, 0).unwrap_err().to_string()
+        };
+        assert!(bad(vec![1.0, 2.0]).contains("count_weights has 2"));
+        assert!(bad(vec![1.0, 0.0, 1.0, 1.0]).contains("2 object(s)"));
+        assert!(bad(vec![1.0, 1.0, f64::NAN, 1.0]).contains("3 object(s)"));
     }
 
     #[test]
