@@ -401,7 +401,7 @@ fn train(
             };
             // burn draws initial weights lazily, on first use: draw them
             // here, under the seed and the lock.
-            let unet = imagen_train::materialize(unet);
+            let unet = imagen::train::materialize(unet);
             (Trainer::new(config, unet_config, unet)?, 0)
         }
     };
