@@ -36,6 +36,8 @@ fn stage(name: &str, config: UNetConfig, resolution: usize, steps: usize) -> Sta
             guidance_scale: 5.0,
             sampler: SamplerKind::DpmSolver,
             noise_level: (resolution > 64).then_some(100),
+            guidance_interval: None,
+            high_noise_guidance: None,
         },
     }
 }

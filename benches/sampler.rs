@@ -87,7 +87,7 @@ fn steps(c: &mut Criterion) {
     ddpm.set_timesteps(20).expect("steps");
     let options = SampleOptions {
         guidance_scale: Some(7.0),
-        check_finite: true,
+        ..Default::default()
     };
     group.bench_function("loop_20_steps_guided_4x3x64x64", |b| {
         b.iter(|| {

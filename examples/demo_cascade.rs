@@ -65,6 +65,14 @@ struct Args {
     base_steps: usize,
     #[arg(long, default_value_t = demo_sampling::BASE_GUIDANCE)]
     base_guidance: f64,
+    /// Base guidance at the noisiest timesteps, `FROM,SCALE`, or `none`
+    /// (default: `demo_sampling::BASE_HIGH_NOISE_GUIDANCE`).
+    #[arg(long)]
+    base_high_noise_guidance: Option<String>,
+    /// Guide the base only at timesteps `LOW,HIGH`, or `none` for every step
+    /// (default: `demo_sampling::BASE_GUIDANCE_INTERVAL`).
+    #[arg(long)]
+    base_guidance_interval: Option<String>,
     /// Default super-resolution steps, guidance and augmentation level.
     #[arg(long, default_value_t = 10)]
     sr_steps: usize,
@@ -127,6 +135,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             defaults,
         })
     };
+    let high_noise_guidance = match args.base_high_noise_guidance.as_deref() {
+        None => Some(demo_sampling::BASE_HIGH_NOISE_GUIDANCE),
+        Some("none") => None,
+        Some(arg) => Some(demo_sampling::parse_high_noise_guidance(arg)?),
+    };
+    let guidance_interval = match args.base_guidance_interval.as_deref() {
+        None => Some(demo_sampling::BASE_GUIDANCE_INTERVAL),
+        Some("none") => None,
+        Some(arg) => Some(demo_sampling::parse_guidance_interval(arg)?),
+    };
     let mut stages = vec![stage(
         "base",
         &args.base,
@@ -136,6 +154,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             guidance_scale: args.base_guidance,
             sampler: SamplerKind::DpmSolver,
             noise_level: None,
+            guidance_interval,
+            high_noise_guidance,
         },
     )?];
     if let Some(sr) = &args.sr {
@@ -148,6 +168,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 guidance_scale: args.sr_guidance,
                 sampler: SamplerKind::DpmSolver,
                 noise_level: Some(args.sr_noise_level),
+                guidance_interval: None,
+                high_noise_guidance: None,
             },
         )?);
     }

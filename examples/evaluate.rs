@@ -9,6 +9,8 @@
 //! cargo run --release --example evaluate -- --guidance 1 --base-only --out eval/guidance-1
 //! cargo run --release --example evaluate -- --guidance 12 --thresholding static --base-only --out eval/static-12
 //! cargo run --release --example evaluate -- --noise-level 0 --out eval/no-aug
+//! cargo run --release --example evaluate -- --guidance 3 --high-noise-guidance 600,7 \
+//!     --guidance-interval 200,999 --base-only --out eval/high-7
 //! ```
 //! Every stage run is scored: the base output (64 px) and, unless
 //! `--base-only`, the super-resolution output (256 px). The contact sheets
@@ -24,13 +26,13 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::{Parser, ValueEnum};
-use imagen::diffusion::Thresholding;
+use imagen::diffusion::{HighNoiseGuidance, Thresholding};
 use imagen::pipeline::{Cascade, GenerateRequest, SamplerKind, StageOverrides, tensor_to_images};
 use imagen::shapes::{Aspects, Category, Detection, aspects, contact_sheet, drawbench_lite, score};
 use imagen::{DefaultBackend, default_device};
 use indicatif::{ProgressBar, ProgressStyle};
 
-// Only the thresholding constants are used here.
+// Only the thresholding constants and the CLI parsers are used here.
 #[allow(dead_code)]
 mod demo_sampling;
 
@@ -62,9 +64,18 @@ struct Args {
     /// Output directory: results.md, results.jsonl, sheet-<stage>.png.
     #[arg(long, default_value = "eval/default")]
     out: PathBuf,
-    /// Base-stage guidance scale (default: the cascade's).
+    /// Base-stage guidance scale, constant over every step (default: the
+    /// cascade's schedule).
     #[arg(long)]
     guidance: Option<f64>,
+    /// Base-stage guidance interval `LOW,HIGH`: guide only at timesteps
+    /// LOW..=HIGH (default: the cascade's, every step).
+    #[arg(long, value_parser = demo_sampling::parse_guidance_interval)]
+    guidance_interval: Option<[usize; 2]>,
+    /// Base-stage guidance at the noisiest timesteps, `FROM,SCALE`
+    /// (default: the cascade's).
+    #[arg(long, value_parser = demo_sampling::parse_high_noise_guidance)]
+    high_noise_guidance: Option<HighNoiseGuidance>,
     /// Base-stage steps (default: the cascade's).
     #[arg(long)]
     steps: Option<usize>,
@@ -112,6 +123,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut overrides = vec![StageOverrides::default(); cascade.stages.len()];
     overrides[0].guidance_scale = args.guidance;
     overrides[0].steps = args.steps;
+    overrides[0].guidance_interval = args.guidance_interval;
+    overrides[0].high_noise_guidance = args.high_noise_guidance;
     overrides[0].sampler = match args.sampler {
         Sampler::Config => None,
         Sampler::Ddpm => Some(SamplerKind::Ddpm),
@@ -237,10 +250,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )?;
     }
     let settings = format!(
-        "model {}, seed {}, base guidance {}, base steps {}, base sampler {}, thresholding {}, SR noise level {}; {} prompts in {:.1?}",
+        "model {}, seed {}, base guidance {}, guidance interval {}, high-noise guidance {}, base steps {}, base sampler {}, thresholding {}, SR noise level {}; {} prompts in {:.1?}",
         args.model_dir.display(),
         args.seed,
         args.guidance.map_or("default".into(), |g| g.to_string()),
+        args.guidance_interval
+            .map_or("default".into(), |v| format!("{}..={}", v[0], v[1])),
+        args.high_noise_guidance
+            .map_or("default".into(), |h| format!("{} from {}", h.scale, h.from)),
         args.steps.map_or("default".into(), |g| g.to_string()),
         match args.sampler {
             Sampler::Config => "default",

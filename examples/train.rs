@@ -44,6 +44,8 @@ use imagen::unet::{UNet, UNetConfig};
 use imagen::{DefaultBackend, default_device};
 use indicatif::{ProgressBar, ProgressStyle};
 
+// The CLI parsers there are demo_cascade's and evaluate's.
+#[allow(dead_code)]
 mod demo_sampling;
 
 type B = Autodiff<DefaultBackend>;
@@ -589,6 +591,8 @@ fn preview_cascade(
             guidance_scale: demo_sampling::BASE_GUIDANCE,
             sampler: SamplerKind::DpmSolver,
             noise_level: None,
+            guidance_interval: Some(demo_sampling::BASE_GUIDANCE_INTERVAL),
+            high_noise_guidance: Some(demo_sampling::BASE_HIGH_NOISE_GUIDANCE),
         },
     };
     Ok(Cascade::new(encoder, vec![stage], device)?)

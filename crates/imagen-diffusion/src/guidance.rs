@@ -2,6 +2,19 @@
 
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
+use serde::{Deserialize, Serialize};
+
+/// A different guidance scale at the noisiest timesteps, where a sample's
+/// layout (how many objects, where) is decided: `scale` at every timestep
+/// from `from` up, the base scale below. On the demo cascade, scale 5 from
+/// timestep 600 over the base 3 fixes object counts (docs/evaluation.md).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct HighNoiseGuidance {
+    /// The lowest timestep that takes `scale`.
+    pub from: usize,
+    /// The guidance scale there.
+    pub scale: f64,
+}
 
 /// Combines a network output over the batch `[unconditional; conditional]`
 /// into `u + scale * (c - u)`.

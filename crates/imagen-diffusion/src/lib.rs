@@ -56,7 +56,7 @@ pub use ddpm::{DdpmScheduler, learned_range_log_variance};
 pub use dpm_solver::DpmSolverScheduler;
 pub use editing::{TailScheduler, img2img_timesteps, inpaint_hook};
 pub use error::DiffusionError;
-pub use guidance::classifier_free_guidance;
+pub use guidance::{HighNoiseGuidance, classifier_free_guidance};
 pub use if_timesteps::{
     FAST27, SMART27, SMART50, SMART100, SMART185, SUPER27, SUPER40, SUPER100, if_timesteps,
 };

@@ -5,7 +5,8 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
 use crate::{
-    DdimScheduler, DdpmScheduler, DiffusionError, NoiseSource, StepOutput, classifier_free_guidance,
+    DdimScheduler, DdpmScheduler, DiffusionError, HighNoiseGuidance, NoiseSource, StepOutput,
+    classifier_free_guidance,
 };
 
 /// A network that predicts what its scheduler expects (eps, v or x0) from a
@@ -20,6 +21,20 @@ pub trait Denoiser<B: Backend> {
     /// # Shapes
     /// - `x_t`: `[batch, C, H, W]` → `[batch, C or 2C, H, W]`
     fn predict(&self, x_t: Tensor<B, 4>, t: usize, cond: &Self::Cond) -> Tensor<B, 4>;
+
+    /// The conditional prediction alone, for a `cond` that describes the
+    /// doubled batch `[uncond; cond]`: what guidance at scale 1 gives, used
+    /// at the steps outside [`SampleOptions::guidance_interval`]. This default
+    /// runs [`Denoiser::predict`] on `[x_t; x_t]` and keeps the second half;
+    /// override it to run the conditional rows only (half the work).
+    ///
+    /// # Shapes
+    /// - `x_t`: `[batch, C, H, W]` → `[batch, C or 2C, H, W]`
+    fn predict_conditional(&self, x_t: Tensor<B, 4>, t: usize, cond: &Self::Cond) -> Tensor<B, 4> {
+        let batch = x_t.dims()[0];
+        let doubled = Tensor::cat(vec![x_t.clone(), x_t], 0);
+        self.predict(doubled, t, cond).narrow(0, batch, batch)
+    }
 }
 
 /// A reverse-diffusion sampler with its timesteps already set.
@@ -86,6 +101,14 @@ pub struct SampleOptions {
     /// Classifier-free guidance scale; `None` runs the network once per step
     /// on the batch as it is.
     pub guidance_scale: Option<f64>,
+    /// Guide only at the timesteps `[low, high]` (inclusive), as in
+    /// Kynkäänniemi et al. 2024, "Applying guidance in a limited interval";
+    /// elsewhere the step takes the conditional prediction alone (scale 1,
+    /// through [`Denoiser::predict_conditional`]). `None` guides every step.
+    pub guidance_interval: Option<[usize; 2]>,
+    /// Another scale at the noisiest timesteps (inside the interval, if one
+    /// is set); `None` keeps `guidance_scale` throughout.
+    pub high_noise_guidance: Option<HighNoiseGuidance>,
     /// Check every intermediate sample for NaN / inf (one scalar read back
     /// from the device per step, the loop's only host round-trip).
     pub check_finite: bool,
@@ -95,8 +118,23 @@ impl Default for SampleOptions {
     fn default() -> Self {
         Self {
             guidance_scale: None,
+            guidance_interval: None,
+            high_noise_guidance: None,
             check_finite: true,
         }
+    }
+}
+
+impl SampleOptions {
+    /// The guidance scale at timestep `t`: `None` without guidance, 1 outside
+    /// the guidance interval, the high-noise scale from its timestep up.
+    pub fn guidance_at(&self, t: usize) -> Option<f64> {
+        let scale = self.guidance_scale?;
+        Some(match (self.guidance_interval, self.high_noise_guidance) {
+            (Some([low, high]), _) if !(low..=high).contains(&t) => 1.0,
+            (_, Some(h)) if t >= h.from => h.scale,
+            _ => scale,
+        })
     }
 }
 
@@ -104,7 +142,8 @@ impl Default for SampleOptions {
 /// for image-to-image), through every timestep of `scheduler`.
 ///
 /// With guidance, each step calls the network once on `[x; x]` and combines
-/// the two halves with [`classifier_free_guidance`]. Deterministic for a
+/// the two halves with [`classifier_free_guidance`] (outside a guidance
+/// interval, once on the conditional half). Deterministic for a
 /// given noise source on a given backend.
 pub fn sample<B: Backend, D: Denoiser<B>, S: Scheduler<B> + ?Sized>(
     denoiser: &D,
@@ -151,9 +190,20 @@ pub fn sample_with<B: Backend, D: Denoiser<B>, S: Scheduler<B> + ?Sized>(
     if timesteps.is_empty() {
         return Err(DiffusionError::TimestepsNotSet);
     }
+    if let Some([low, high]) = options.guidance_interval
+        && low > high
+    {
+        return Err(DiffusionError::UnsupportedConfig {
+            field: "guidance_interval",
+            value: format!("[{low}, {high}]"),
+            reason: "the low timestep must not exceed the high one".into(),
+        });
+    }
     let mut x = x_t;
     for (i, &t) in timesteps.iter().enumerate() {
-        let output = match options.guidance_scale {
+        let output = match options.guidance_at(t) {
+            // Scale 1 is the conditional prediction: skip the other half.
+            Some(1.0) => denoiser.predict_conditional(x.clone(), t, cond),
             Some(scale) => {
                 let doubled = Tensor::cat(vec![x.clone(), x.clone()], 0);
                 classifier_free_guidance(denoiser.predict(doubled, t, cond), scale, channels)

@@ -14,7 +14,7 @@ use burn::tensor::{Distribution, Tensor, TensorData};
 use common::TestBackend;
 use imagen_diffusion::{
     DdimScheduler, DdpmScheduler, Denoiser, DiffusionError, DiscreteSchedule, DpmSolverScheduler,
-    NoiseSource, SampleOptions, Scheduler, SchedulerConfig, SeededNoise, sample,
+    HighNoiseGuidance, NoiseSource, SampleOptions, Scheduler, SchedulerConfig, SeededNoise, sample,
 };
 
 const MU: f64 = 0.3;
@@ -188,4 +188,78 @@ fn guidance_is_one_batched_call_per_step() {
     )
     .unwrap();
     assert_eq!(den.calls.get(), 5);
+}
+
+/// Records the model output's mean at each timestep and leaves the sample.
+struct Recording(Vec<usize>, Vec<(usize, f32)>);
+
+impl Scheduler<TestBackend> for Recording {
+    fn timesteps(&self) -> &[usize] {
+        &self.0
+    }
+    fn step(
+        &mut self,
+        model_output: Tensor<TestBackend, 4>,
+        t: usize,
+        sample: Tensor<TestBackend, 4>,
+        _: &mut dyn NoiseSource<TestBackend>,
+    ) -> Result<imagen_diffusion::StepOutput<TestBackend>, DiffusionError> {
+        self.1.push((t, model_output.mean().into_scalar()));
+        Ok(imagen_diffusion::StepOutput {
+            pred_original_sample: sample.clone(),
+            prev_sample: sample,
+        })
+    }
+}
+
+#[test]
+fn guidance_interval_and_high_noise_scale_pick_each_steps_guidance() {
+    let mut s = Recording(vec![900, 700, 500, 300, 100], Vec::new());
+    let den = Counting { calls: 0.into() };
+    let x = Tensor::<TestBackend, 4>::zeros([2, 3, 2, 2], &Default::default());
+    let options = SampleOptions {
+        guidance_scale: Some(7.0),
+        guidance_interval: Some([300, 700]),
+        high_noise_guidance: Some(HighNoiseGuidance {
+            from: 600,
+            scale: 2.0,
+        }),
+        ..Default::default()
+    };
+    sample(
+        &den,
+        &mut s,
+        x.clone(),
+        &(),
+        options,
+        &mut SeededNoise::new(0),
+        &mut |_| {},
+    )
+    .unwrap();
+    // Guided: 0 + w (1 - 0) = w, with w = 2 from 600 up; outside [300, 700]
+    // the conditional 1.
+    assert_eq!(
+        s.1,
+        vec![(900, 1.0), (700, 2.0), (500, 7.0), (300, 7.0), (100, 1.0)]
+    );
+    assert_eq!(den.calls.get(), 5, "still one batched call per step");
+
+    let reversed = SampleOptions {
+        guidance_interval: Some([700, 300]),
+        ..options
+    };
+    let err = sample(
+        &den,
+        &mut s,
+        x,
+        &(),
+        reversed,
+        &mut SeededNoise::new(0),
+        &mut |_| {},
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("guidance_interval = [700, 300]"),
+        "{err}"
+    );
 }

@@ -290,7 +290,7 @@ impl<B: Backend> Cascade<B> {
         for (i, stage) in self.stages[..=last].iter().enumerate() {
             let overrides = req.overrides(i);
             let settings = stage.defaults.with(&overrides);
-            let guided = settings.guidance_scale > 1.0;
+            let guided = settings.guided();
             let rows = if guided { 2 * images } else { images };
             let mut sampler = stage.sampler(&settings, overrides.thresholding)?;
             let mut source = noise(i, overrides.seed.unwrap_or(req.seed.wrapping_add(i as u64)));
@@ -373,6 +373,8 @@ impl<B: Backend> Cascade<B> {
             let stages = last + 1;
             let options = SampleOptions {
                 guidance_scale: guided.then_some(settings.guidance_scale),
+                guidance_interval: settings.guidance_interval,
+                high_noise_guidance: settings.high_noise_guidance,
                 check_finite: true,
             };
             let out = sample_with(

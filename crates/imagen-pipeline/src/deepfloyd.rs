@@ -87,6 +87,8 @@ impl<B: Backend> Cascade<B> {
         guidance_scale: 7.0,
         sampler: SamplerKind::Ddpm,
         noise_level: None,
+        guidance_interval: None,
+        high_noise_guidance: None,
     };
 
     /// diffusers' `IFSuperResolutionPipeline` defaults: 50 DDPM steps,
@@ -96,6 +98,8 @@ impl<B: Backend> Cascade<B> {
         guidance_scale: 4.0,
         sampler: SamplerKind::Ddpm,
         noise_level: Some(250),
+        guidance_interval: None,
+        high_noise_guidance: None,
     };
 
     /// Loads DeepFloyd IF stage I (and optionally stage II) from local

@@ -46,6 +46,8 @@ fn stage(
             guidance_scale: 3.0,
             sampler: SamplerKind::Ddpm,
             noise_level,
+            guidance_interval: None,
+            high_noise_guidance: None,
         },
     }
 }

@@ -65,4 +65,23 @@ impl<B: Backend> Denoiser<B> for UNet<B> {
             cond.noise_level.as_deref(),
         )
     }
+
+    /// Runs the conditional rows of `cond` only: half the work of guidance.
+    fn predict_conditional(&self, x_t: Tensor<B, 4>, t: usize, cond: &UNetCond<B>) -> Tensor<B, 4> {
+        let batch = x_t.dims()[0];
+        let timesteps = vec![t as f32; batch];
+        let text = cond.text.clone();
+        let rows = text.dims()[0];
+        // The second half of the doubled batch; a batch that is not doubled
+        // (`rows == batch`) is taken whole.
+        let start = rows.saturating_sub(batch);
+        self.denoise(
+            x_t,
+            &timesteps,
+            text.narrow(0, start, batch),
+            cond.text_mask.clone().map(|m| m.narrow(0, start, batch)),
+            cond.lowres.clone().map(|l| l.narrow(0, start, batch)),
+            cond.noise_level.as_ref().map(|n| &n[start..]),
+        )
+    }
 }

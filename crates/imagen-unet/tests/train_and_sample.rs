@@ -6,10 +6,10 @@ use crate::common;
 use common::fixtures;
 
 use burn::backend::Autodiff;
-use burn::tensor::{Distribution, Tensor};
+use burn::tensor::{Distribution, Tensor, TensorData};
 use burn_flex::Flex;
 use imagen_diffusion::{
-    DdpmScheduler, NoiseSource, SampleOptions, SchedulerConfig, SeededNoise, sample,
+    DdpmScheduler, Denoiser, NoiseSource, SampleOptions, SchedulerConfig, SeededNoise, sample,
 };
 use imagen_unet::{UNet, UNetCond, UNetConfig};
 
@@ -47,6 +47,35 @@ fn if_stage1_unet_samples_with_guidance() {
     )
     .unwrap();
     assert_eq!(out.dims(), [1, 3, 16, 16]);
+}
+
+/// Outside a guidance interval the sampler runs the conditional rows only;
+/// they must give what the doubled batch gives for them. Tolerance 1e-5
+/// (the same kernels on half the rows).
+#[test]
+fn conditional_half_alone_equals_the_doubled_batch_second_half() {
+    let device = Default::default();
+    let unet = UNet::<Flex>::from_dir(fixtures().join("if_stage2_tiny"), &device).unwrap();
+    let normal = Distribution::Normal(0.0, 1.0);
+    let cond = UNetCond {
+        text: Tensor::random([4, 5, 40], normal, &device),
+        // Row i attends to its first 2 + i tokens.
+        text_mask: Some(Tensor::from_data(
+            TensorData::new(
+                (0..20).map(|k| k % 5 < 2 + k / 5).collect::<Vec<_>>(),
+                [4, 5],
+            ),
+            &device,
+        )),
+        lowres: Some(Tensor::random([4, 3, 16, 16], normal, &device)),
+        noise_level: Some(vec![250.0, 100.0, 250.0, 100.0]),
+    };
+    let x = Tensor::<Flex, 4>::random([2, 3, 16, 16], normal, &device);
+    let doubled = unet.predict(Tensor::cat(vec![x.clone(), x.clone()], 0), 10, &cond);
+    let alone = unet.predict_conditional(x, 10, &cond);
+    let expected = doubled.narrow(0, 2, 2);
+    let diff: f32 = (alone - expected).abs().max().into_scalar();
+    assert!(diff < 1e-5, "max difference {diff}");
 }
 
 #[test]
