@@ -5,14 +5,23 @@
 
 use burn::module::AutodiffModule;
 use imagen_train::{DataParallel, StageKind, TrainConfig, Trainer, materialize};
-use imagen_unet::UNetConfig;
+use imagen_unet::{UNet, UNetConfig};
 
 use crate::parallel_support;
 use crate::seeded::seeded;
 
 use parallel_support::{B, micro_batch, null};
 
-fn trainer(grad_accumulation: usize, init_seed: u64) -> Trainer<B> {
+/// A tiny SR U-Net drawn from `seed`.
+fn unet(seed: u64) -> UNet<B> {
+    let unet_config = UNetConfig::tiny_sr(16);
+    seeded::<B, _>(seed, || {
+        unet_config.init::<B>(&Default::default()).map(materialize)
+    })
+    .unwrap()
+}
+
+fn trainer(grad_accumulation: usize, unet: UNet<B>) -> Trainer<B> {
     let stage = StageKind::SuperResolution {
         lowres: 8,
         max_noise_level: 250,
@@ -25,12 +34,7 @@ fn trainer(grad_accumulation: usize, init_seed: u64) -> Trainer<B> {
     c.ema_decay = 0.9;
     c.cond_drop_prob = 0.3;
     c.seed = 11;
-    let unet_config = UNetConfig::tiny_sr(16);
-    let unet = seeded::<B, _>(init_seed, || {
-        unet_config.init::<B>(&Default::default()).map(materialize)
-    })
-    .unwrap();
-    Trainer::new(c, unet_config, unet).unwrap()
+    Trainer::new(c, UNetConfig::tiny_sr(16), unet).unwrap()
 }
 
 /// Every weight of the trained network and of its EMA, flattened.
@@ -66,14 +70,20 @@ fn two_devices_equal_one_device_with_the_doubled_batch() {
     let batches = [micro_batch(21), micro_batch(22)];
     let null = null();
 
-    let mut single = trainer(2, 1);
+    // Rank 0 starts from a copy of the one-device run's weights rather than
+    // from the same seed drawn again: the backend's generator is one per
+    // process, and an unlocked draw of any other test in this binary can land
+    // between (it did: `UNet::from_dir` drew the attention pooling's
+    // embedding eagerly before it loaded the checkpoint's).
+    let init = unet(1);
+    let mut single = trainer(2, init.clone());
     let mut single_losses = Vec::new();
     for _ in 0..STEPS {
         single_losses.push(single.train_step(&batches, &null).unwrap().loss);
     }
     let expected = weights(&single);
 
-    let peers = [trainer(1, 1), trainer(1, 2)];
+    let peers = [trainer(1, init), trainer(1, unet(2))];
     let results: Vec<(Vec<f32>, Vec<f32>)> = std::thread::scope(|s| {
         let handles: Vec<_> = peers
             .into_iter()

@@ -3,11 +3,11 @@
 //! (`addition_embed_type = "text"`), Imagen's pooled text embedding.
 
 use burn::module::{Module, Param};
-use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
-use burn::tensor::{Distribution, Tensor};
 
 /// One query (the mean token plus a learned position embedding) attending
 /// over `[query; tokens]`. Ignores any padding mask, as IF does: the mean and
@@ -30,11 +30,13 @@ impl<B: Backend> AttentionPooling<B> {
     pub fn new(width: usize, heads: usize, device: &B::Device) -> Self {
         let linear = || LinearConfig::new(width, width).init(device);
         Self {
-            positional_embedding: Param::from_tensor(Tensor::random(
-                [1, width],
-                Distribution::Normal(0.0, 1.0 / (width as f64).sqrt()),
-                device,
-            )),
+            // Lazy like burn-nn's own parameters: loading a checkpoint
+            // replaces it without drawing from the backend's generator.
+            positional_embedding: Initializer::Normal {
+                mean: 0.0,
+                std: 1.0 / (width as f64).sqrt(),
+            }
+            .init([1, width], device),
             k_proj: linear(),
             q_proj: linear(),
             v_proj: linear(),
