@@ -2,6 +2,9 @@
 //! `demo_cascade`, which writes them into the manifest, and the trainer's
 //! preview cascade, so that a change of default is made once.
 
+use std::fmt::Display;
+use std::str::FromStr;
+
 use imagen::diffusion::{HighNoiseGuidance, SchedulerConfig, TimestepSpacing};
 
 /// DPM-Solver++ steps.
@@ -36,25 +39,29 @@ pub fn dynamic_thresholding(scheduler: &mut SchedulerConfig, sample_max_value: f
     scheduler.sample_max_value = sample_max_value;
 }
 
+/// `A,B` as two values, for the CLIs; `form` (e.g. `FROM,SCALE`) names
+/// them in the error.
+fn parse_pair<A: FromStr, B: FromStr>(arg: &str, form: &str) -> Result<(A, B), String>
+where
+    A::Err: Display,
+    B::Err: Display,
+{
+    let (a, b) = arg
+        .split_once(',')
+        .ok_or_else(|| format!("`{arg}` is not {form}"))?;
+    let a = a.trim().parse().map_err(|e| format!("`{a}`: {e}"))?;
+    let b = b.trim().parse().map_err(|e| format!("`{b}`: {e}"))?;
+    Ok((a, b))
+}
+
 /// `FROM,SCALE` (e.g. `600,5`) as a [`HighNoiseGuidance`], for the CLIs.
 pub fn parse_high_noise_guidance(arg: &str) -> Result<HighNoiseGuidance, String> {
-    let (from, scale) = arg
-        .split_once(',')
-        .ok_or_else(|| format!("`{arg}` is not FROM,SCALE"))?;
-    Ok(HighNoiseGuidance {
-        from: from.trim().parse().map_err(|e| format!("`{from}`: {e}"))?,
-        scale: scale
-            .trim()
-            .parse()
-            .map_err(|e| format!("`{scale}`: {e}"))?,
-    })
+    let (from, scale) = parse_pair(arg, "FROM,SCALE")?;
+    Ok(HighNoiseGuidance { from, scale })
 }
 
 /// `LOW,HIGH` (e.g. `200,999`) as a guidance interval of timesteps.
 pub fn parse_guidance_interval(arg: &str) -> Result<[usize; 2], String> {
-    let parse = |v: &str| v.trim().parse::<usize>().map_err(|e| format!("`{v}`: {e}"));
-    match arg.split_once(',') {
-        Some((low, high)) => Ok([parse(low)?, parse(high)?]),
-        None => Err(format!("`{arg}` is not LOW,HIGH")),
-    }
+    let (low, high) = parse_pair(arg, "LOW,HIGH")?;
+    Ok([low, high])
 }
