@@ -8,7 +8,8 @@
 //! The stages sample with the schedule they were trained with (`imagen-train`'s
 //! default, `squaredcos_cap_v2` over 1000 steps, predicting the noise, or `v` with
 //! `--v-prediction`, `--base-v-prediction` or `--sr-v-prediction`) and
-//! DPM-Solver++ over trailing-spaced timesteps, with dynamic thresholding
+//! DPM-Solver++ (over trailing-spaced timesteps when predicting v, leading
+//! ones when predicting the noise: `demo_sampling::timestep_spacing`), with dynamic thresholding
 //! (ratio 0.95, bound 1.5) in the base stage and clipping in
 //! super-resolution; weights are stored in f16.
 
@@ -16,7 +17,7 @@ use std::path::PathBuf;
 
 use burn::tensor::DType;
 use clap::Parser;
-use imagen::diffusion::SchedulerConfig;
+use imagen::diffusion::{SchedulerConfig, TimestepSpacing};
 use imagen::pipeline::{Cascade, SamplerKind, Stage, StageSettings, TextSource};
 use imagen::text::TextEncoder;
 use imagen::unet::{UNet, UNetConfig};
@@ -54,8 +55,9 @@ struct Args {
     /// The super-resolution U-Net predicts v.
     #[arg(long)]
     sr_v_prediction: bool,
-    /// Timestep spacing of the samplers (`leading`, `trailing`, `linspace`;
-    /// default `trailing`): `trailing` and `linspace` start at the last
+    /// Timestep spacing of both samplers (`leading`, `trailing`, `linspace`;
+    /// default: `trailing` for a stage that predicts v, `leading` for one
+    /// that predicts the noise): `trailing` and `linspace` start at the last
     /// training timestep, where the noise really is pure; `leading` starts
     /// below it.
     #[arg(long)]
@@ -89,9 +91,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let device = default_device();
     let prediction = |v: bool| if v { "v_prediction" } else { "epsilon" };
-    let spacing = match &args.timestep_spacing {
-        Some(name) => serde_json::from_value(serde_json::json!(name))?,
-        None => demo_sampling::TIMESTEP_SPACING,
+    let spacing: Option<TimestepSpacing> = match &args.timestep_spacing {
+        Some(name) => Some(serde_json::from_value(serde_json::json!(name))?),
+        None => None,
     };
     // Imagen's dynamic thresholding of x0 in the base stage (IF's settings),
     // plain clipping to [-1, 1] in super-resolution.
@@ -100,7 +102,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "beta_schedule": "squaredcos_cap_v2",
             "prediction_type": prediction(v),
         }))?;
-        config.timestep_spacing = spacing;
+        config.timestep_spacing =
+            spacing.unwrap_or_else(|| demo_sampling::timestep_spacing(config.prediction_type));
         demo_sampling::dynamic_thresholding(&mut config, max);
         Ok(config)
     };

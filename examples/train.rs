@@ -563,7 +563,7 @@ fn train(
 
 /// A one-stage cascade sampling the EMA U-Net as the trainer sees it: the
 /// training noise schedule with the demo cascade's base-stage sampling
-/// defaults (`demo_sampling`: DPM-Solver++, trailing spacing, guidance,
+/// defaults (`demo_sampling`: DPM-Solver++, its timestep spacing, guidance,
 /// dynamic thresholding).
 fn preview_cascade(
     encoder: TextEncoder<DefaultBackend>,
@@ -578,7 +578,7 @@ fn preview_cascade(
     };
     // Sample as models/demo does.
     demo_sampling::dynamic_thresholding(&mut scheduler, demo_sampling::BASE_SAMPLE_MAX);
-    scheduler.timestep_spacing = demo_sampling::TIMESTEP_SPACING;
+    scheduler.timestep_spacing = demo_sampling::timestep_spacing(scheduler.prediction_type);
     let stage = CascadeStage {
         name: "preview".into(),
         unet: trainer.ema.clone(),

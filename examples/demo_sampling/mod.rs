@@ -5,7 +5,7 @@
 use std::fmt::Display;
 use std::str::FromStr;
 
-use imagen::diffusion::{HighNoiseGuidance, SchedulerConfig, TimestepSpacing};
+use imagen::diffusion::{HighNoiseGuidance, PredictionType, SchedulerConfig, TimestepSpacing};
 
 /// DPM-Solver++ steps.
 pub const BASE_STEPS: usize = 25;
@@ -23,8 +23,19 @@ pub const BASE_HIGH_NOISE_GUIDANCE: HighNoiseGuidance = HighNoiseGuidance {
 /// sum (16 won, 16 lost at constant guidance 3): the last 5 of 25 steps run
 /// the conditional half alone, a tenth less work.
 pub const BASE_GUIDANCE_INTERVAL: [usize; 2] = [200, 999];
-/// Start at the last training timestep, where the noise really is pure.
-pub const TIMESTEP_SPACING: TimestepSpacing = TimestepSpacing::Trailing;
+/// Where the sampler's timesteps start: a `v`-predicting stage at the last
+/// training timestep, where the noise really is pure; a noise-predicting
+/// one a stride lower, since its `x0` there divides by `sqrt(alpha_bar)` =
+/// 5e-5. Started at the top, the demo's noise-predicting SR stage darkened
+/// and blued every background (gray 128 -> 106-110-120, white -> 150-160)
+/// and lost 4 of the base's 14 passes in 30 prompts; started lower it loses
+/// 1 (`docs/evaluation.md`).
+pub fn timestep_spacing(prediction: PredictionType) -> TimestepSpacing {
+    match prediction {
+        PredictionType::Epsilon => TimestepSpacing::Leading,
+        PredictionType::VPrediction | PredictionType::Sample => TimestepSpacing::Trailing,
+    }
+}
 /// Upper bound of the dynamic threshold in the base stage.
 pub const BASE_SAMPLE_MAX: f64 = 1.5;
 /// Quantile of `|x0|` the dynamic threshold clips to (Imagen, IF: 0.95).

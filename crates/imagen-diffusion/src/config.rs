@@ -37,6 +37,13 @@ pub enum VarianceType {
 }
 
 /// How `set_timesteps(n)` spaces `n` of the training timesteps.
+///
+/// `Trailing` and `Linspace` start at the last training timestep, where a
+/// schedule such as `squaredcos_cap_v2` leaves almost no signal
+/// (`alpha_bar` 2.4e-9). A `v` or `x0` prediction is well defined there;
+/// one recovered from a predicted noise divides by `sqrt(alpha_bar)`, so an
+/// `epsilon` model's first step guesses the image's colours. `Leading`
+/// starts one stride lower, which such a model should use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TimestepSpacing {
