@@ -91,10 +91,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let device = default_device();
     let prediction = |v: bool| if v { "v_prediction" } else { "epsilon" };
-    let spacing: Option<TimestepSpacing> = match &args.timestep_spacing {
-        Some(name) => Some(serde_json::from_value(serde_json::json!(name))?),
-        None => None,
-    };
+    let spacing: Option<TimestepSpacing> = args
+        .timestep_spacing
+        .as_deref()
+        .map(|name| serde_json::from_value(serde_json::json!(name)))
+        .transpose()?;
     // Imagen's dynamic thresholding of x0 in the base stage (IF's settings),
     // plain clipping to [-1, 1] in super-resolution.
     let schedule = |max: f64, v: bool| -> serde_json::Result<SchedulerConfig> {

@@ -26,10 +26,10 @@ pub const BASE_GUIDANCE_INTERVAL: [usize; 2] = [200, 999];
 /// Where the sampler's timesteps start: a `v`-predicting stage at the last
 /// training timestep, where the noise really is pure; a noise-predicting
 /// one a stride lower, since its `x0` there divides by `sqrt(alpha_bar)` =
-/// 5e-5. Started at the top, the demo's noise-predicting SR stage darkened
-/// and blued every background (gray 128 -> 106-110-120, white -> 150-160)
-/// and lost 4 of the base's 14 passes in 30 prompts; started lower it loses
-/// 1 (`docs/evaluation.md`).
+/// 5e-5. Started at the top, the demo's former noise-predicting SR stage
+/// darkened and blued every background (gray 128 -> (100, 103, 114)) and
+/// lost 33 of the base's 106 passes on the 220 evaluation prompts; started
+/// a stride lower it lost 11 (`docs/evaluation.md`).
 pub fn timestep_spacing(prediction: PredictionType) -> TimestepSpacing {
     match prediction {
         PredictionType::Epsilon => TimestepSpacing::Leading,

@@ -6,9 +6,9 @@
 # the shipped SR does, so that neither loses the backgrounds' colours the
 # way a noise-predicting SR does (docs/evaluation.md). Then it scores both
 # behind the shipped base stage, each sampled at augmentation level 100
-# (the cascade's default), 0, 250 and 400 (inputs noisier than the base's
-# output: the robustness the augmentation is for) (docs/evaluation.md,
-# Ablations). About 25 minutes on two cores.
+# (the cascade's default), 0, 250 and 400; the last two give the SR inputs
+# noisier than the base's output, the robustness the augmentation is for
+# (docs/evaluation.md, Ablations). About 25 minutes on two cores.
 #
 #   bash tools/demo/sr_ablation.sh [STEPS]
 set -euo pipefail
