@@ -50,8 +50,12 @@ enum Sampler {
     /// The cascade's default.
     Config,
     Ddpm,
-    /// Deterministic DDIM (eta 0).
+    /// Deterministic DDIM (eta 0), as diffusers' `DDIMScheduler.step` by
+    /// default: the noise of the raw model output beside the thresholded x0.
     Ddim,
+    /// Deterministic DDIM with the noise re-derived from the thresholded x0
+    /// (diffusers' `use_clipped_model_output=True`).
+    DdimClipped,
     DpmSolver,
 }
 
@@ -128,7 +132,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     overrides[0].sampler = match args.sampler {
         Sampler::Config => None,
         Sampler::Ddpm => Some(SamplerKind::Ddpm),
-        Sampler::Ddim => Some(SamplerKind::Ddim { eta: 0.0 }),
+        Sampler::Ddim => Some(SamplerKind::Ddim {
+            eta: 0.0,
+            clipped_model_output: false,
+        }),
+        Sampler::DdimClipped => Some(SamplerKind::Ddim {
+            eta: 0.0,
+            clipped_model_output: true,
+        }),
         Sampler::DpmSolver => Some(SamplerKind::DpmSolver),
     };
     overrides[0].thresholding = match args.thresholding {
@@ -263,6 +274,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Sampler::Config => "default",
             Sampler::Ddpm => "ddpm",
             Sampler::Ddim => "ddim",
+            Sampler::DdimClipped => "ddim (clipped model output)",
             Sampler::DpmSolver => "dpm-solver",
         },
         match args.thresholding {

@@ -1,5 +1,6 @@
-//! DDIMScheduler traces from diffusers 0.42.1 (eta 0 and eta 1) replayed with
-//! the recorded model outputs and noise. Tolerance: every `prev_sample` and
+//! DDIMScheduler traces from diffusers 0.42.1 (eta 0 and eta 1; v-prediction
+//! with dynamic thresholding, with and without `use_clipped_model_output`)
+//! replayed with the recorded model outputs and noise. Tolerance: every `prev_sample` and
 //! `pred_original_sample` within max abs error 1e-5 (f32).
 
 use crate::common;
@@ -11,11 +12,16 @@ const TOL: f32 = 1e-5;
 
 fn replay(case: &str) {
     let rec = Recorded::open(case);
-    let eta = rec.meta["step_kwargs"]["eta"].as_f64().unwrap_or(0.0);
+    let kwargs = &rec.meta["step_kwargs"];
+    let eta = kwargs["eta"].as_f64().unwrap_or(0.0);
+    let clipped = kwargs["use_clipped_model_output"]
+        .as_bool()
+        .unwrap_or(false);
     let mut scheduler = DdimScheduler::new(&rec.config())
         .unwrap()
         .with_eta(eta)
-        .unwrap();
+        .unwrap()
+        .with_clipped_model_output(clipped);
     scheduler.set_timesteps(rec.num_inference_steps()).unwrap();
     assert_eq!(
         scheduler.timesteps(),
@@ -35,6 +41,16 @@ fn ddim_eta_0_scaled_linear() {
 #[test]
 fn ddim_eta_1_cosine() {
     replay("ddim_eta1_25");
+}
+
+#[test]
+fn ddim_v_prediction_dynamic_thresholding() {
+    replay("ddim_v_threshold_25");
+}
+
+#[test]
+fn ddim_v_prediction_dynamic_thresholding_clipped_model_output() {
+    replay("ddim_v_threshold_clipped_25");
 }
 
 #[test]

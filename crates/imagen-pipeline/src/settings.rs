@@ -14,6 +14,11 @@ pub enum SamplerKind {
     Ddim {
         /// 0 deterministic, 1 DDPM-like.
         eta: f64,
+        /// Re-derive the noise from the thresholded x0 (diffusers'
+        /// `use_clipped_model_output`); see
+        /// [`imagen_diffusion::DdimScheduler::with_clipped_model_output`].
+        #[serde(default)]
+        clipped_model_output: bool,
     },
     /// DPM-Solver++ (2M), good in 20-30 steps.
     DpmSolver,

@@ -90,8 +90,13 @@ impl<B: Backend> Stage<B> {
                 s.set_timesteps(settings.steps)?;
                 Box::new(s)
             }
-            SamplerKind::Ddim { eta } => {
-                let mut s = DdimScheduler::new(&self.scheduler)?.with_eta(eta)?;
+            SamplerKind::Ddim {
+                eta,
+                clipped_model_output,
+            } => {
+                let mut s = DdimScheduler::new(&self.scheduler)?
+                    .with_eta(eta)?
+                    .with_clipped_model_output(clipped_model_output);
                 if let Some(t) = thresholding {
                     s.set_thresholding(t);
                 }

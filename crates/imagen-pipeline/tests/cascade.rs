@@ -110,7 +110,17 @@ fn runs_both_stages_deterministically_and_round_trips_through_save_load() {
 #[test]
 fn per_call_overrides_and_other_samplers_run() {
     let cascade = tiny_cascade();
-    for sampler in [SamplerKind::Ddim { eta: 0.0 }, SamplerKind::DpmSolver] {
+    for sampler in [
+        SamplerKind::Ddim {
+            eta: 0.0,
+            clipped_model_output: false,
+        },
+        SamplerKind::Ddim {
+            eta: 0.0,
+            clipped_model_output: true,
+        },
+        SamplerKind::DpmSolver,
+    ] {
         let req = GenerateRequest::new("a star").stop_after(0).stage(
             0,
             StageOverrides {
