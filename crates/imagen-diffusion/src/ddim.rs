@@ -35,7 +35,8 @@ pub struct DdimScheduler {
 }
 
 impl DdimScheduler {
-    /// Builds the scheduler of a diffusers `scheduler_config.json`; `eta` is 0.
+    /// Builds the scheduler of a diffusers `scheduler_config.json`; `eta` is 0
+    /// and the clipped model output is off, as in diffusers.
     pub fn new(config: &SchedulerConfig) -> Result<Self, DiffusionError> {
         let schedule = config.schedule()?;
         let final_alpha_cumprod = if config.set_alpha_to_one {
@@ -71,7 +72,7 @@ impl DdimScheduler {
     /// By default (`false`, diffusers' default) the step combines the
     /// thresholded x0 with the noise of the raw model output, so whatever
     /// thresholding takes off x0 is dropped from the sample at every step;
-    /// with guidance and dynamic thresholding objects shrink and fade (the
+    /// with guidance and dynamic thresholding, objects shrink and fade (the
     /// demo base: 60/220 prompts at 25 steps, 34 at 50, against 102 and 105
     /// re-derived; `docs/evaluation.md`).
     ///

@@ -17,7 +17,7 @@ pub enum SamplerKind {
         /// Re-derive the noise from the thresholded x0 (diffusers'
         /// `use_clipped_model_output`); see
         /// [`imagen_diffusion::DdimScheduler::with_clipped_model_output`].
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         clipped_model_output: bool,
     },
     /// DPM-Solver++ (2M), good in 20-30 steps.
@@ -145,5 +145,23 @@ mod tests {
         .unwrap();
         assert_eq!(s.guidance_interval, None);
         assert_eq!(s.high_noise_guidance, None);
+    }
+
+    #[test]
+    fn ddim_without_clipped_model_output_loads_and_saves_as_before() {
+        let old = r#"{"kind":"ddim","eta":0.0}"#;
+        let k: SamplerKind = serde_json::from_str(old).unwrap();
+        let plain = SamplerKind::Ddim {
+            eta: 0.0,
+            clipped_model_output: false,
+        };
+        assert_eq!(k, plain);
+        assert_eq!(serde_json::to_string(&plain).unwrap(), old);
+        let clipped = SamplerKind::Ddim {
+            eta: 0.0,
+            clipped_model_output: true,
+        };
+        let json = serde_json::to_string(&clipped).unwrap();
+        assert_eq!(serde_json::from_str::<SamplerKind>(&json).unwrap(), clipped);
     }
 }
