@@ -88,6 +88,7 @@ struct Args {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    imagen::tune_allocator();
     let args = Args::parse();
     let device = default_device();
     let prediction = |v: bool| if v { "v_prediction" } else { "epsilon" };

@@ -122,6 +122,7 @@ fn binding_probes(captions: &[String]) -> (Vec<String>, Vec<String>, Vec<String>
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    imagen::tune_allocator();
     let args = Args::parse();
     let device = default_device();
     std::fs::create_dir_all(&args.out)?;

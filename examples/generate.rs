@@ -34,6 +34,7 @@ struct Args {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    imagen::tune_allocator();
     let args = Args::parse();
     if !args.model_dir.join("manifest.json").exists()
         && args.model_dir.as_path() == std::path::Path::new(DEFAULT_MODEL)

@@ -37,6 +37,7 @@ struct Args {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    imagen::tune_allocator();
     let args = Args::parse();
     let device = default_device();
     let cascade = match &args.if_stage1 {

@@ -218,6 +218,7 @@ struct Shared<'a> {
 }
 
 fn main() -> Result<(), AnyError> {
+    imagen::tune_allocator();
     let args = Args::parse();
     if let Some(port) = args.serve_orchestrator {
         if args.nodes == 1 {

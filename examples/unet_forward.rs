@@ -78,6 +78,7 @@ fn read(st: &SafeTensors, name: &str) -> Result<Option<Values>, String> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    imagen::tune_allocator();
     let args = Args::parse();
     let device = default_device();
     let unet = UNet::<B>::from_dir(&args.model_dir, &device)?;
