@@ -95,6 +95,16 @@ pub enum WeightsError {
         /// What failed.
         reason: String,
     },
+    /// A compute dtype that is not a float type, or that the backend cannot hold.
+    #[error(
+        "cannot compute in {dtype} on the {backend} backend: choose f32, f16 or bf16 where the backend supports it"
+    )]
+    UnsupportedComputeDtype {
+        /// The dtype asked for.
+        dtype: String,
+        /// The backend's name.
+        backend: String,
+    },
     /// A key-remapping rule is not a valid regular expression.
     #[error("invalid key-remapping pattern `{pattern}`: {reason}")]
     InvalidPattern {
