@@ -76,6 +76,32 @@ impl Checkpoint {
         }
     }
 
+    /// Opens the weight files of `variant` in `dir`: `{stem}.{variant}.safetensors`
+    /// or `{stem}.safetensors.index.{variant}.json` (the names diffusers and
+    /// transformers write for `variant="fp16"`). `None` is [`Checkpoint::open_dir`].
+    pub fn open_dir_variant(
+        dir: impl AsRef<Path>,
+        stem: &str,
+        variant: Option<&str>,
+    ) -> Result<Self, WeightsError> {
+        let dir = dir.as_ref();
+        let Some(variant) = variant else {
+            return Self::open_dir(dir, stem);
+        };
+        let single = dir.join(format!("{stem}.{variant}.safetensors"));
+        let index = dir.join(format!("{stem}.safetensors.index.{variant}.json"));
+        if single.is_file() {
+            Self::open(single)
+        } else if index.is_file() {
+            Self::open(index)
+        } else {
+            Err(WeightsError::NotFound {
+                dir: dir.to_path_buf(),
+                expected: format!("{stem}.{variant}.safetensors"),
+            })
+        }
+    }
+
     /// Opens one `.safetensors` file, or a sharded checkpoint through its
     /// `.index.json`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, WeightsError> {
@@ -83,7 +109,7 @@ impl Checkpoint {
         let is_index = path
             .file_name()
             .and_then(|n| n.to_str())
-            .is_some_and(|n| n.ends_with(".index.json"));
+            .is_some_and(|n| n.contains(".safetensors.index.") && n.ends_with(".json"));
         if !is_index {
             let mut ckpt = Self {
                 files: Vec::new(),
