@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use criterion::{Criterion, criterion_group, criterion_main};
 use imagen::diffusion::SchedulerConfig;
 use imagen::pipeline::{
-    Cascade, GenerateRequest, SamplerKind, Stage, StageOverrides, StageSettings,
+    Cascade, GenerateRequest, SamplerKind, Stage, StageOverrides, StageSettings, StageUNet,
 };
 use imagen::text::{T5Encoder, T5Tokenizer, TextEncoder};
 use imagen::unet::UNetConfig;
@@ -26,7 +26,7 @@ fn stage(name: &str, config: UNetConfig, resolution: usize, steps: usize) -> Sta
     .expect("valid");
     Stage {
         name: name.into(),
-        unet: config.init(&default_device()).expect("preset"),
+        unet: StageUNet::Resident(config.init(&default_device()).expect("preset")),
         unet_config: config,
         scheduler,
         noising: None,

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use burn::tensor::DType;
 use clap::Parser;
 use imagen::diffusion::{SchedulerConfig, TimestepSpacing};
-use imagen::pipeline::{Cascade, SamplerKind, Stage, StageSettings, TextSource};
+use imagen::pipeline::{Cascade, SamplerKind, Stage, StageSettings, StageUNet, TextSource};
 use imagen::text::TextEncoder;
 use imagen::unet::{UNet, UNetConfig};
 use imagen::{DefaultBackend, default_device};
@@ -128,7 +128,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let sr = unet_config.class_embed_type.is_some();
         Ok(Stage {
             name: name.into(),
-            unet,
+            unet: StageUNet::Resident(unet),
             unet_config,
             scheduler: if sr {
                 sr_schedule.clone()

@@ -28,21 +28,29 @@ struct Args {
     /// How far into the noise to start, (0, 1].
     #[arg(long, default_value_t = 1.0)]
     strength: f64,
-    /// Cascade directory in our format.
-    #[arg(long, default_value = "models/demo")]
-    model_dir: PathBuf,
+    /// Cascade directory in our format (default: the shipped demo cascade).
+    #[arg(long)]
+    model_dir: Option<PathBuf>,
     /// Use a DeepFloyd IF stage I directory instead.
     #[arg(long)]
     if_stage1: Option<PathBuf>,
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
     imagen::tune_allocator();
-    let args = Args::parse();
+    common::finish(run(Args::parse()))
+}
+
+fn run(args: Args) -> Result<(), common::AnyError> {
     let device = default_device();
     let cascade = match &args.if_stage1 {
         Some(dir) => Cascade::<DefaultBackend>::from_pretrained_if(dir, None, &device)?,
-        None => Cascade::<DefaultBackend>::load(&args.model_dir, &device)?,
+        None => Cascade::<DefaultBackend>::load(
+            args.model_dir
+                .clone()
+                .unwrap_or_else(imagen::demo_model_dir),
+            &device,
+        )?,
     };
     let image = load_rgb(&args.image)?;
     let edit = match &args.mask {
@@ -56,11 +64,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             strength: args.strength,
         },
     };
-    let req = args
-        .request
-        .request(cascade.stages.len())
-        .stop_after(0)
-        .edit(edit);
+    let req = args.request.request(&cascade)?.stop_after(0).edit(edit);
     let out = cascade.generate(&req, &mut common::progress_bars())?;
     common::write_images(&out, &args.request.output)
 }

@@ -28,7 +28,8 @@ use burn::tensor::{Int, Tensor};
 use clap::{Parser, ValueEnum};
 use imagen::diffusion::PredictionType;
 use imagen::pipeline::{
-    Cascade, GenerateRequest, SamplerKind, Stage as CascadeStage, StageSettings, grid, save_png,
+    Cascade, GenerateRequest, SamplerKind, Stage as CascadeStage, StageSettings, StageUNet, grid,
+    save_png,
 };
 use imagen::shapes::{CaptionStyle, SamplerConfig, Shape};
 use imagen::text::TextEncoder;
@@ -535,7 +536,7 @@ fn train(
         if let Some((cascade, prompts)) = &mut preview
             && trainer.step % args.sample_every == 0
         {
-            cascade.stages[0].unet = trainer.ema.clone();
+            cascade.stages[0].unet = StageUNet::Resident(trainer.ema.clone());
             let out = cascade.generate(
                 &GenerateRequest::batch(prompts.clone()).seed(0),
                 &mut |_| {},
@@ -582,7 +583,7 @@ fn preview_cascade(
     scheduler.timestep_spacing = demo_sampling::timestep_spacing(scheduler.prediction_type);
     let stage = CascadeStage {
         name: "preview".into(),
-        unet: trainer.ema.clone(),
+        unet: StageUNet::Resident(trainer.ema.clone()),
         unet_config: trainer.unet_config.clone(),
         scheduler,
         noising: None,

@@ -101,3 +101,10 @@ pub fn tune_allocator() -> bool {
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
     false
 }
+
+/// Where the demo cascade shipped with this crate lives (`models/demo` in
+/// the crate's source directory), so `generate` finds it from any working
+/// directory.
+pub fn demo_model_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/demo")
+}

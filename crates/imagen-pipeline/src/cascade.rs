@@ -14,8 +14,11 @@ use imagen_text::{TextEmbeddings, TextEncoder, Truncation};
 use imagen_unet::UNetCond;
 
 use crate::error::invalid;
-use crate::images::{image_to_tensor, mask_to_tensor, resize, tensor_to_images};
-use crate::{Edit, GenerateRequest, PipelineError, PromptStyle, Stage};
+use crate::images::{image_to_tensor, mask_to_tensor, resize_to, tensor_to_images};
+use crate::{
+    ComponentReport, Edit, GenerateRequest, Loadable, PipelineError, PromptStyle, Stage,
+    StageSettings, TextModel, TextStates,
+};
 
 /// Where the text encoder's files came from, so that [`Cascade::save`] can
 /// copy them (the encoder is frozen and never rewritten).
@@ -41,8 +44,9 @@ pub struct TextSource {
 /// ```
 #[derive(Debug)]
 pub struct Cascade<B: Backend> {
-    /// The frozen text encoder (tokenizer + T5).
-    pub text: TextEncoder<B>,
+    /// The frozen text encoder (tokenizer + T5), resident or loaded for
+    /// each call ([`crate::Residency`]).
+    pub text: TextModel<B>,
     /// Base stage first, then super-resolution stages.
     pub stages: Vec<Stage<B>>,
     /// Prompt normalisation before tokenization.
@@ -52,6 +56,9 @@ pub struct Cascade<B: Backend> {
     pub text_mask: bool,
     /// The text encoder's files, for [`Cascade::save`].
     pub text_source: Option<TextSource>,
+    /// What each component was read from (variant, dtype, residency), for
+    /// the caller to report; empty for a cascade assembled in code.
+    pub reports: Vec<ComponentReport>,
     pub(crate) device: B::Device,
 }
 
@@ -80,7 +87,7 @@ pub struct Generated {
 /// Every stage's output of [`Cascade::run`], in `[-1, 1]`.
 #[derive(Debug, Clone)]
 pub struct StageOutputs<B: Backend> {
-    /// `[images, 3, res, res]` per stage run.
+    /// `[images, 3, height, width]` per stage run.
     pub outputs: Vec<Tensor<B, 4>>,
     /// Prompts cut to the encoder's maximum length.
     pub truncated: Vec<Truncation>,
@@ -114,13 +121,37 @@ impl<B: Backend> TextBatch<B> {
     }
 }
 
+/// What one stage of a request runs with, worked out (and checked) before
+/// anything is loaded or sampled.
+struct StagePlan {
+    settings: StageSettings,
+    overrides: crate::StageOverrides,
+    size: (usize, usize),
+}
+
+/// Prompt-side text states and where they came from.
+enum TextInput<'a> {
+    Prompts(&'a [String]),
+    States(&'a TextStates),
+}
+
 impl<B: Backend> Cascade<B> {
     /// Joins a text encoder and stages, checking that every stage reads text
     /// states as wide as the encoder writes and that super-resolution stages
-    /// follow a stage.
+    /// follow a stage. Everything stays resident.
     pub fn new(
         text: TextEncoder<B>,
         stages: Vec<Stage<B>>,
+        device: &B::Device,
+    ) -> Result<Self, PipelineError> {
+        Self::from_parts(Loadable::Resident(text), stages, Vec::new(), device)
+    }
+
+    /// Joins a text encoder and stages, each resident or on demand.
+    pub fn from_parts(
+        text: TextModel<B>,
+        stages: Vec<Stage<B>>,
+        reports: Vec<ComponentReport>,
         device: &B::Device,
     ) -> Result<Self, PipelineError> {
         let cascade = Self {
@@ -129,6 +160,7 @@ impl<B: Backend> Cascade<B> {
             prompt_style: PromptStyle::AsIs,
             text_mask: true,
             text_source: None,
+            reports,
             device: device.clone(),
         };
         cascade.check()?;
@@ -142,7 +174,18 @@ impl<B: Backend> Cascade<B> {
 
     /// Width of the text encoder's states.
     pub fn text_dim(&self) -> usize {
-        self.text.model().shared.weight.dims()[1]
+        match &self.text {
+            Loadable::Resident(t) => t.model().shared.weight.dims()[1],
+            Loadable::OnDemand(files) => files.config.d_model,
+        }
+    }
+
+    /// The text encoder's padded token length.
+    pub fn max_length(&self) -> usize {
+        match &self.text {
+            Loadable::Resident(t) => t.max_length(),
+            Loadable::OnDemand(files) => files.max_length,
+        }
     }
 
     fn check(&self) -> Result<(), PipelineError> {
@@ -160,62 +203,156 @@ impl<B: Backend> Cascade<B> {
         self.stages.iter().try_for_each(|s| s.check(dim))
     }
 
-    /// Encodes prompts after the cascade's [`PromptStyle`].
+    /// Encodes prompts after the cascade's [`PromptStyle`] (loading the
+    /// text encoder for this call if it is not resident). Wrap the result in
+    /// [`TextStates::from_embeddings`] to reuse it across requests.
     pub fn encode(&self, prompts: &[String]) -> Result<TextEmbeddings<B>, PipelineError> {
-        let styled: Vec<String> = prompts.iter().map(|p| self.prompt_style.apply(p)).collect();
-        let refs: Vec<&str> = styled.iter().map(String::as_str).collect();
-        Ok(self.text.encode(&refs)?)
+        let mut out = self.encode_lists(&[prompts])?;
+        Ok(out.pop().expect("one list in, one out"))
+    }
+
+    /// Encodes several prompt lists with one use of the text encoder (one
+    /// load when it is not resident).
+    fn encode_lists(&self, lists: &[&[String]]) -> Result<Vec<TextEmbeddings<B>>, PipelineError> {
+        let styled: Vec<Vec<String>> = lists
+            .iter()
+            .map(|l| l.iter().map(|p| self.prompt_style.apply(p)).collect())
+            .collect();
+        self.text.with(&self.device, |encoder| {
+            styled
+                .iter()
+                .map(|l| {
+                    let refs: Vec<&str> = l.iter().map(String::as_str).collect();
+                    encoder.encode(&refs).map_err(PipelineError::from)
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })?
+    }
+
+    /// Checks precomputed states against the stages' text width and for NaNs.
+    fn check_states(&self, states: &TextStates, what: &str) -> Result<(), PipelineError> {
+        if states.width() != self.text_dim() {
+            return Err(invalid(format!(
+                "{what} are {} wide, but the cascade's stages read text states {} wide",
+                states.width(),
+                self.text_dim()
+            )));
+        }
+        states.check_finite(what)
     }
 
     /// Text states of every image: each prompt's row repeated
-    /// `images_per_prompt` times; the negative prompts likewise.
-    fn text_batch(
+    /// `images_per_prompt` times; the negative prompts likewise. The text
+    /// encoder runs (once, for prompts and negatives together) only for
+    /// what the request does not bring precomputed.
+    fn text_conditioning(
         &self,
         req: &GenerateRequest,
+        guided: bool,
     ) -> Result<(TextBatch<B>, Vec<Truncation>), PipelineError> {
-        let n = req.prompts.len();
+        let n = req.prompt_count();
         let per = req.images_per_prompt;
-        let TextEmbeddings {
-            embeddings: cond,
-            mask: cond_mask,
-            truncated,
-        } = self.encode(&req.prompts)?;
+        let cond_input = match &req.prompt_embeds {
+            Some(states) => {
+                self.check_states(states, "prompt_embeds")?;
+                TextInput::States(states)
+            }
+            None => TextInput::Prompts(&req.prompts),
+        };
         let negatives = match req.negative_prompts.len() {
             0 => vec![String::new()],
-            1 => req.negative_prompts.clone(),
-            m if m == n => req.negative_prompts.clone(),
-            m => {
-                return Err(invalid(format!(
-                    "{m} negative prompts for {n} prompts: give none, one, or one per prompt"
-                )));
+            _ => req.negative_prompts.clone(),
+        };
+        let uncond_input = match &req.negative_prompt_embeds {
+            Some(states) => {
+                self.check_states(states, "negative_prompt_embeds")?;
+                Some(TextInput::States(states))
+            }
+            // Unguided stages never read the negative side.
+            None if !guided => None,
+            None => Some(TextInput::Prompts(&negatives)),
+        };
+        let uncond_rows = match &uncond_input {
+            Some(TextInput::States(s)) => s.len(),
+            Some(TextInput::Prompts(p)) => p.len(),
+            None => 1,
+        };
+        if uncond_rows != 1 && uncond_rows != n {
+            return Err(invalid(format!(
+                "{uncond_rows} negative prompts for {n} prompts: give none, one, or one per prompt"
+            )));
+        }
+
+        // One use of the text encoder for whatever must be encoded.
+        let mut lists: Vec<&[String]> = Vec::new();
+        for input in [Some(&cond_input), uncond_input.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            if let TextInput::Prompts(p) = input {
+                lists.push(p);
+            }
+        }
+        let mut encoded = if lists.is_empty() {
+            Vec::new()
+        } else {
+            self.encode_lists(&lists)?
+        }
+        .into_iter();
+        let mut truncated = Vec::new();
+        let mut resolve = |input: &TextInput, keep_truncated: bool| match input {
+            TextInput::States(s) => {
+                let (states, mask) = s.to_tensors::<B>(&self.device);
+                (states, mask.int())
+            }
+            TextInput::Prompts(_) => {
+                let e = encoded.next().expect("encoded above, in order");
+                if keep_truncated {
+                    truncated = e.truncated;
+                }
+                (e.embeddings, e.mask.int())
             }
         };
-        let TextEmbeddings {
-            embeddings: uncond,
-            mask: uncond_mask,
-            ..
-        } = self.encode(&negatives)?;
+        let (cond, cond_mask) = resolve(&cond_input, true);
+        let (uncond, uncond_mask) = match &uncond_input {
+            Some(input) => resolve(input, false),
+            // Never read: an unguided run takes the conditional rows alone.
+            None => (
+                cond.clone().narrow(0, 0, 1),
+                cond_mask.clone().narrow(0, 0, 1),
+            ),
+        };
+
         let rows = |count: usize| -> Tensor<B, 1, Int> {
             let idx: Vec<i64> = (0..n * per)
                 .map(|i| if count == 1 { 0 } else { (i / per) as i64 })
                 .collect();
             Tensor::from_data(TensorData::new(idx, [n * per]), &self.device)
         };
-        let (pick_cond, pick_uncond) = (rows(n), rows(negatives.len()));
+        let (pick_cond, pick_uncond) = (rows(n), rows(uncond_rows));
         Ok((
             TextBatch {
                 cond: cond.select(0, pick_cond.clone()),
-                cond_mask: cond_mask.int().select(0, pick_cond),
+                cond_mask: cond_mask.select(0, pick_cond),
                 uncond: uncond.select(0, pick_uncond.clone()),
-                uncond_mask: uncond_mask.int().select(0, pick_uncond),
+                uncond_mask: uncond_mask.select(0, pick_uncond),
             },
             truncated,
         ))
     }
 
-    fn check_request(&self, req: &GenerateRequest) -> Result<usize, PipelineError> {
-        if req.prompts.is_empty() {
+    /// Checks a request and works out each stage's settings and size, so
+    /// that a bad request fails before anything is loaded or sampled.
+    fn plan(&self, req: &GenerateRequest) -> Result<Vec<StagePlan>, PipelineError> {
+        let n = req.prompt_count();
+        if n == 0 {
             return Err(invalid("no prompts"));
+        }
+        if req.prompt_embeds.is_some() && !req.prompts.is_empty() && req.prompts.len() != n {
+            return Err(invalid(format!(
+                "{} prompts for {n} rows of prompt_embeds: give none, or one per row",
+                req.prompts.len()
+            )));
         }
         if req.images_per_prompt == 0 {
             return Err(invalid("images_per_prompt is 0"));
@@ -241,7 +378,36 @@ impl<B: Backend> Cascade<B> {
                 "edit strength {strength} is not in (0, 1]"
             )));
         }
-        Ok(last)
+        let mut plans: Vec<StagePlan> = Vec::with_capacity(last + 1);
+        for (i, stage) in self.stages[..=last].iter().enumerate() {
+            let overrides = req.overrides(i);
+            let settings = stage.defaults.with(&overrides);
+            let previous = i.checked_sub(1).map(|p| (&self.stages[p], plans[p].size));
+            let size = stage.size(previous, req.size)?;
+            // Builds the sampler once to check steps, timesteps and sampler.
+            stage.sampler(
+                &settings,
+                overrides.thresholding,
+                overrides.timesteps.as_deref(),
+            )?;
+            if stage.is_super_resolution() {
+                let level = settings.noise_level.unwrap_or(0);
+                let schedule = stage.noising_schedule()?;
+                if level >= schedule.len() {
+                    return Err(invalid(format!(
+                        "stage `{}`: noise level {level} is outside the noising schedule (0..{})",
+                        stage.name,
+                        schedule.len()
+                    )));
+                }
+            }
+            plans.push(StagePlan {
+                settings,
+                overrides,
+                size,
+            });
+        }
+        Ok(plans)
     }
 
     /// Generates images: [`Cascade::run`], then the last stage's output as RGB.
@@ -277,26 +443,34 @@ impl<B: Backend> Cascade<B> {
     /// draws in this order: the initial sample, then (super-resolution) the
     /// augmentation noise of the low-resolution input, then the sampler's
     /// per-step noise, as diffusers' IF pipelines do.
+    ///
+    /// The steps: plan (check the request, sizes and samplers), text
+    /// conditioning (the text encoder, then freed if not resident), then per
+    /// stage its conditioning (super-resolution: the previous output
+    /// resized and noise-augmented), the edit plan (base stage), and
+    /// sampling with the stage's U-Net (loaded for the stage if not resident).
     pub fn run_with_noise(
         &self,
         req: &GenerateRequest,
         noise: &mut dyn FnMut(usize, u64) -> Box<dyn NoiseSource<B>>,
         progress: &mut dyn FnMut(StageProgress),
     ) -> Result<StageOutputs<B>, PipelineError> {
-        let last = self.check_request(req)?;
-        let (text, truncated) = self.text_batch(req)?;
-        let images = req.prompts.len() * req.images_per_prompt;
-        let mut outputs: Vec<Tensor<B, 4>> = Vec::with_capacity(last + 1);
-        for (i, stage) in self.stages[..=last].iter().enumerate() {
-            let overrides = req.overrides(i);
-            let settings = stage.defaults.with(&overrides);
-            let guided = settings.guided();
-            let rows = if guided { 2 * images } else { images };
-            let mut sampler = stage.sampler(&settings, overrides.thresholding)?;
-            let mut source = noise(i, overrides.seed.unwrap_or(req.seed.wrapping_add(i as u64)));
-            let res = stage.resolution;
-            let x_t = source.gaussian([images, 3, res, res], &self.device);
-
+        let plans = self.plan(req)?;
+        let guided = plans.iter().any(|p| p.settings.guided());
+        let (text, truncated) = self.text_conditioning(req, guided)?;
+        let images = req.prompt_count() * req.images_per_prompt;
+        let stages = plans.len();
+        let mut outputs: Vec<Tensor<B, 4>> = Vec::with_capacity(stages);
+        for (i, plan) in plans.iter().enumerate() {
+            let stage = &self.stages[i];
+            let seed = plan
+                .overrides
+                .seed
+                .unwrap_or(req.seed.wrapping_add(i as u64));
+            let mut source = noise(i, seed);
+            let (h, w) = plan.size;
+            let x_t = source.gaussian([images, 3, h, w], &self.device);
+            let guided = plan.settings.guided();
             let (states, mask) = text.for_unet(guided, self.text_mask);
             let mut cond = UNetCond {
                 text: states,
@@ -308,98 +482,142 @@ impl<B: Backend> Cascade<B> {
                 let previous = outputs.last().ok_or_else(|| {
                     invalid(format!("stage `{}` needs a previous stage", stage.name))
                 })?;
-                let level = settings.noise_level.unwrap_or(0);
-                let schedule = stage.noising_schedule()?;
-                if level >= schedule.len() {
-                    return Err(invalid(format!(
-                        "stage `{}`: noise level {level} is outside the noising schedule (0..{})",
-                        stage.name,
-                        schedule.len()
-                    )));
-                }
-                let upscaled = resize(previous.clone(), res);
-                let aug = source.gaussian([images, 3, res, res], &self.device);
-                let noised = add_noise(&schedule, upscaled, aug, &vec![level; images]);
+                let (lowres, level) = self.lowres_conditioning(
+                    stage,
+                    &plan.settings,
+                    previous,
+                    (h, w),
+                    source.as_mut(),
+                )?;
+                let rows = if guided { 2 * images } else { images };
                 cond.lowres = Some(if guided {
-                    Tensor::cat(vec![noised.clone(), noised], 0)
+                    Tensor::cat(vec![lowres.clone(), lowres], 0)
                 } else {
-                    noised
+                    lowres
                 });
                 cond.noise_level = Some(vec![level as f32; rows]);
             }
-
-            // Image editing (base stage): start part-way, maybe re-impose.
-            let schedule = stage.scheduler.schedule()?;
-            let mut skip = 0;
-            let mut x = x_t;
-            let mut mask_t = None;
-            let mut known = None;
-            if let (0, Some(edit)) = (i, &req.edit) {
-                let (image, strength) = match edit {
-                    Edit::Img2Img { image, strength } => (image, *strength),
-                    Edit::Inpaint {
-                        image,
-                        mask,
-                        strength,
-                    } => {
-                        let m = resize(mask_to_tensor::<B>(mask, &self.device), res);
-                        mask_t = Some(m);
-                        (image, *strength)
-                    }
-                };
-                let image =
-                    resize(image_to_tensor::<B>(image, &self.device), res).repeat_dim(0, images);
-                let all = sampler.timesteps().to_vec();
-                let tail = img2img_timesteps(&all, strength);
-                let first = *tail.first().ok_or_else(|| {
-                    invalid(format!(
-                        "strength {strength} leaves none of the {} steps to run",
-                        all.len()
-                    ))
-                })?;
-                skip = all.len() - tail.len();
-                x = add_noise(&schedule, image.clone(), x, &vec![first; images]);
-                known = mask_t.take().map(|m| (image, m));
-            }
-
-            let mut reimpose = known.map(|(image, mask)| inpaint_hook(&schedule, image, mask));
-            let mut hook =
-                |next: Option<usize>, x: Tensor<B, 4>, n: &mut dyn NoiseSource<B>| match reimpose
-                    .as_mut()
-                {
-                    Some(h) => h(next, x, n),
-                    None => x,
-                };
-            let stages = last + 1;
-            let options = SampleOptions {
-                guidance_scale: guided.then_some(settings.guidance_scale),
-                guidance_interval: settings.guidance_interval,
-                high_noise_guidance: settings.high_noise_guidance,
-                check_finite: true,
-            };
-            let out = sample_with(
-                &stage.unet,
-                &mut TailScheduler::new(sampler.as_mut(), skip),
-                x,
-                &cond,
-                options,
-                source.as_mut(),
-                &mut hook,
-                &mut |p| {
-                    progress(StageProgress {
-                        stage: i,
-                        stages,
-                        step: p.step,
-                        total: p.total,
-                    })
-                },
-            )
-            .map_err(|source| PipelineError::Sampling {
-                stage: stage.name.clone(),
-                source,
-            })?;
+            let out =
+                self.sample_stage(i, stages, plan, req, x_t, &cond, source.as_mut(), progress)?;
             outputs.push(out);
         }
         Ok(StageOutputs { outputs, truncated })
+    }
+
+    /// A super-resolution stage's low-resolution input: the previous output
+    /// resized to `(h, w)` (bilinear, `align_corners`), noised to the
+    /// stage's augmentation level with one draw from `source`.
+    fn lowres_conditioning(
+        &self,
+        stage: &Stage<B>,
+        settings: &StageSettings,
+        previous: &Tensor<B, 4>,
+        (h, w): (usize, usize),
+        source: &mut dyn NoiseSource<B>,
+    ) -> Result<(Tensor<B, 4>, usize), PipelineError> {
+        let images = previous.dims()[0];
+        let level = settings.noise_level.unwrap_or(0);
+        let schedule = stage.noising_schedule()?;
+        let upscaled = resize_to(previous.clone(), h, w);
+        let aug = source.gaussian([images, 3, h, w], &self.device);
+        Ok((
+            add_noise(&schedule, upscaled, aug, &vec![level; images]),
+            level,
+        ))
+    }
+
+    /// Samples one stage: the edit plan (base stage: start part-way from the
+    /// noised image, maybe re-impose it), then the sampler loop over the
+    /// stage's U-Net, loaded for the stage when it is not resident.
+    #[allow(clippy::too_many_arguments)]
+    fn sample_stage(
+        &self,
+        i: usize,
+        stages: usize,
+        plan: &StagePlan,
+        req: &GenerateRequest,
+        x_t: Tensor<B, 4>,
+        cond: &UNetCond<B>,
+        source: &mut dyn NoiseSource<B>,
+        progress: &mut dyn FnMut(StageProgress),
+    ) -> Result<Tensor<B, 4>, PipelineError> {
+        let stage = &self.stages[i];
+        let images = x_t.dims()[0];
+        let (h, w) = plan.size;
+        let mut sampler = stage.sampler(
+            &plan.settings,
+            plan.overrides.thresholding,
+            plan.overrides.timesteps.as_deref(),
+        )?;
+        let schedule = stage.scheduler.schedule()?;
+        let mut skip = 0;
+        let mut x = x_t;
+        let mut known = None;
+        if let (0, Some(edit)) = (i, &req.edit) {
+            let (image, strength, mask) = match edit {
+                Edit::Img2Img { image, strength } => (image, *strength, None),
+                Edit::Inpaint {
+                    image,
+                    mask,
+                    strength,
+                } => (image, *strength, Some(mask)),
+            };
+            let image =
+                resize_to(image_to_tensor::<B>(image, &self.device), h, w).repeat_dim(0, images);
+            let all = sampler.timesteps().to_vec();
+            let tail = img2img_timesteps(&all, strength);
+            let first = *tail.first().ok_or_else(|| {
+                invalid(format!(
+                    "strength {strength} leaves none of the {} steps to run",
+                    all.len()
+                ))
+            })?;
+            skip = all.len() - tail.len();
+            x = add_noise(&schedule, image.clone(), x, &vec![first; images]);
+            known = mask.map(|m| (image, resize_to(mask_to_tensor::<B>(m, &self.device), h, w)));
+        }
+
+        let mut reimpose = known.map(|(image, mask)| inpaint_hook(&schedule, image, mask));
+        let mut hook =
+            |next: Option<usize>, x: Tensor<B, 4>, n: &mut dyn NoiseSource<B>| match reimpose
+                .as_mut()
+            {
+                Some(h) => h(next, x, n),
+                None => x,
+            };
+        let options = SampleOptions {
+            guidance_scale: plan
+                .settings
+                .guided()
+                .then_some(plan.settings.guidance_scale),
+            guidance_interval: plan.settings.guidance_interval,
+            high_noise_guidance: plan.settings.high_noise_guidance,
+            check_finite: true,
+        };
+        stage
+            .unet
+            .with(&self.device, |unet| {
+                sample_with(
+                    unet,
+                    &mut TailScheduler::new(sampler.as_mut(), skip),
+                    x,
+                    cond,
+                    options,
+                    source,
+                    &mut hook,
+                    &mut |p| {
+                        progress(StageProgress {
+                            stage: i,
+                            stages,
+                            step: p.step,
+                            total: p.total,
+                        })
+                    },
+                )
+            })?
+            .map_err(|source| PipelineError::Sampling {
+                stage: stage.name.clone(),
+                source,
+            })
     }
 }

@@ -4,13 +4,15 @@ use std::path::Path;
 
 use burn::tensor::backend::Backend;
 use imagen_diffusion::SchedulerConfig;
-use imagen_text::{T5Encoder, T5Tokenizer, TextEncoder};
-use imagen_unet::{UNet, UNetConfig};
-use imagen_weights::Checkpoint;
+use imagen_weights::LoadOptions;
 use serde_json::Value;
 
 use crate::error::{io, require};
-use crate::{Cascade, PipelineError, PromptStyle, SamplerKind, Stage, StageSettings, TextSource};
+use crate::loadable::{stage_unet, text_model};
+use crate::{
+    Cascade, CascadeOptions, ComponentReport, PipelineError, PromptStyle, Residency, SamplerKind,
+    Stage, StageSettings, TextSource,
+};
 
 /// Reads `model_index.json` and returns it (checked to exist and parse).
 fn model_index(dir: &Path) -> Result<Value, PipelineError> {
@@ -52,14 +54,11 @@ fn stage<B: Backend>(
     dir: &Path,
     index: &Value,
     defaults: StageSettings,
+    (options, residency): (&LoadOptions, Residency),
     device: &B::Device,
-) -> Result<Stage<B>, PipelineError> {
+) -> Result<(Stage<B>, ComponentReport), PipelineError> {
     let unet_dir = component(dir, index, "unet")?;
-    let config_path = unet_dir.join("config.json");
-    require(&config_path, "the U-Net config")?;
-    let unet_config = UNetConfig::from_file(&config_path)?;
-    let weights = Checkpoint::open_dir(&unet_dir, "diffusion_pytorch_model")?;
-    let unet = UNet::load(&unet_config, &weights, device)?;
+    let (unet, unet_config, report) = stage_unet::<B>(name, &unet_dir, options, residency, device)?;
     let noising = if has(index, "image_noising_scheduler") {
         Some(scheduler(&component(
             dir,
@@ -69,7 +68,7 @@ fn stage<B: Backend>(
     } else {
         None
     };
-    Ok(Stage {
+    let stage = Stage {
         name: name.to_string(),
         resolution: unet_config.sample_size.unwrap_or(64),
         unet,
@@ -77,7 +76,8 @@ fn stage<B: Backend>(
         scheduler: scheduler(&component(dir, index, "scheduler")?)?,
         noising,
         defaults,
-    })
+    };
+    Ok((stage, report))
 }
 
 impl<B: Backend> Cascade<B> {
@@ -110,40 +110,87 @@ impl<B: Backend> Cascade<B> {
     /// trimmed (IF's `clean_caption=False` path), no text mask given to the
     /// U-Nets, the stage-I text embeddings reused by stage II, bilinear
     /// (`align_corners = true`) upsampling of the stage-I output.
+    ///
+    /// Everything resident, in the backend's float type, from the plain
+    /// weight files or the only variant a directory holds; see
+    /// [`Cascade::from_pretrained_if_with`] for the rest.
     pub fn from_pretrained_if(
         stage1_dir: impl AsRef<Path>,
         stage2_dir: Option<&Path>,
+        device: &B::Device,
+    ) -> Result<Self, PipelineError> {
+        Self::from_pretrained_if_with(stage1_dir, stage2_dir, &CascadeOptions::default(), device)
+    }
+
+    /// [`Cascade::from_pretrained_if`] with `options`: the weight variant and
+    /// compute dtype of each component, and whether they stay resident.
+    ///
+    /// ```no_run
+    /// use burn::tensor::DType;
+    /// use burn_flex::Flex;
+    /// use imagen_pipeline::{Cascade, CascadeOptions, GenerateRequest, Residency};
+    /// // IF's published fp16 files, computed in bf16, one model in memory at a time.
+    /// let options = CascadeOptions::default()
+    ///     .variant("fp16")
+    ///     .dtype(DType::BF16)
+    ///     .residency(Residency::Sequential);
+    /// let cascade = Cascade::<Flex>::from_pretrained_if_with(
+    ///     "IF-I-XL-v1.0",
+    ///     Some("IF-II-L-v1.0".as_ref()),
+    ///     &options,
+    ///     &Default::default(),
+    /// )?;
+    /// for report in &cascade.reports {
+    ///     eprintln!("{report}");
+    /// }
+    /// let out = cascade.generate(&GenerateRequest::new("a corgi").size(64, 96), &mut |_| {})?;
+    /// # Ok::<(), imagen_pipeline::PipelineError>(())
+    /// ```
+    pub fn from_pretrained_if_with(
+        stage1_dir: impl AsRef<Path>,
+        stage2_dir: Option<&Path>,
+        options: &CascadeOptions,
         device: &B::Device,
     ) -> Result<Self, PipelineError> {
         let dir = stage1_dir.as_ref();
         let index = model_index(dir)?;
         let text_dir = component(dir, &index, "text_encoder")?;
         let tokenizer_path = component(dir, &index, "tokenizer")?.join("tokenizer.json");
-        require(&tokenizer_path, "the tokenizer's tokenizer.json")?;
-        let text = TextEncoder::new(
-            T5Tokenizer::from_file(&tokenizer_path)?,
-            T5Encoder::from_dir(&text_dir, device)?,
+        let residency = options.residency;
+        let (text, text_report) = text_model::<B>(
+            &text_dir,
+            tokenizer_path.clone(),
+            77,
+            &options.text,
+            residency,
             device,
-        )
-        .with_max_length(77);
-        let mut stages = vec![stage(
+        )?;
+        let mut reports = vec![text_report];
+        let mut stages = Vec::new();
+        let (stage1, report) = stage(
             "stage1",
             dir,
             &index,
             Self::IF_STAGE1_DEFAULTS,
+            (options.stage_options(0), residency),
             device,
-        )?];
+        )?;
+        stages.push(stage1);
+        reports.push(report);
         if let Some(dir2) = stage2_dir {
             let index2 = model_index(dir2)?;
-            stages.push(stage(
+            let (stage2, report) = stage(
                 "stage2",
                 dir2,
                 &index2,
                 Self::IF_STAGE2_DEFAULTS,
+                (options.stage_options(1), residency),
                 device,
-            )?);
+            )?;
+            stages.push(stage2);
+            reports.push(report);
         }
-        let mut cascade = Self::new(text, stages, device)?;
+        let mut cascade = Self::from_parts(text, stages, reports, device)?;
         cascade.prompt_style = PromptStyle::LowercaseStrip;
         cascade.text_mask = false;
         cascade.text_source = Some(TextSource {

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 /// A pipeline error; each names the path, stage or value at fault.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PipelineError {
     /// A directory or file the cascade needs does not exist.
     #[error("`{path}` does not exist ({what})")]
@@ -48,6 +49,21 @@ pub enum PipelineError {
         expected: usize,
         /// The text encoder's `d_model`.
         found: usize,
+    },
+    /// An image size a stage's U-Net cannot take: both sides must be
+    /// positive multiples of its downsampling factor.
+    #[error(
+        "stage `{stage}`: {height}x{width} px is not a size its U-Net takes: height and width must be positive multiples of {factor}"
+    )]
+    Size {
+        /// The stage.
+        stage: String,
+        /// Requested height.
+        height: usize,
+        /// Requested width.
+        width: usize,
+        /// What both must divide by.
+        factor: usize,
     },
     /// A request or setting that cannot be run.
     #[error("invalid request: {0}")]

@@ -61,13 +61,18 @@ pub fn mask_to_tensor<B: Backend>(mask: &GrayImage, device: &B::Device) -> Tenso
 /// with `align_corners = true` and no antialiasing: what diffusers'
 /// `IFSuperResolutionPipeline` does to the previous stage's output.
 pub fn resize<B: Backend>(x: Tensor<B, 4>, size: usize) -> Tensor<B, 4> {
+    resize_to(x, size, size)
+}
+
+/// [`resize`] to `height x width`.
+pub fn resize_to<B: Backend>(x: Tensor<B, 4>, height: usize, width: usize) -> Tensor<B, 4> {
     let [_, _, h, w] = x.dims();
-    if h == size && w == size {
+    if h == height && w == width {
         return x;
     }
     interpolate(
         x,
-        [size, size],
+        [height, width],
         InterpolateOptions::new(InterpolateMode::Bilinear).with_align_corners(true),
     )
 }

@@ -18,8 +18,10 @@
 
 mod cascade;
 mod deepfloyd;
+mod embeddings;
 mod error;
 mod images;
+mod loadable;
 mod manifest;
 mod prompt;
 mod request;
@@ -27,9 +29,15 @@ mod settings;
 mod stage;
 
 pub use cascade::{Cascade, Generated, StageOutputs, StageProgress, TextSource};
+pub use embeddings::TextStates;
 pub use error::PipelineError;
 pub use images::{
-    grid, image_to_tensor, load_mask, load_rgb, mask_to_tensor, resize, save_png, tensor_to_images,
+    grid, image_to_tensor, load_mask, load_rgb, mask_to_tensor, resize, resize_to, save_png,
+    tensor_to_images,
+};
+pub use loadable::{
+    CascadeOptions, ComponentReport, Loadable, Residency, Source, StageUNet, TextFiles, TextModel,
+    UNetFiles,
 };
 pub use manifest::{MANIFEST_FORMAT, Manifest, StageEntry, TextEncoderEntry};
 pub use prompt::PromptStyle;

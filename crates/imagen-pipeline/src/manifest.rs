@@ -7,12 +7,17 @@ use std::path::{Path, PathBuf};
 use burn::tensor::DType;
 use burn::tensor::backend::Backend;
 use imagen_diffusion::SchedulerConfig;
-use imagen_text::{T5Encoder, T5Tokenizer, TextEncoder};
-use imagen_unet::{UNet, UNetConfig};
+use imagen_weights::LoadOptions;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{io, require};
-use crate::{Cascade, PipelineError, PromptStyle, Stage, StageSettings, TextSource};
+use crate::error::{invalid, io, require};
+use crate::loadable::{stage_unet, text_model};
+use crate::{
+    Cascade, CascadeOptions, PipelineError, PromptStyle, Stage, StageSettings, TextSource,
+};
+
+/// The manifest versions this crate reads.
+const MANIFEST_VERSION: u32 = 1;
 
 /// The value of [`Manifest::format`].
 pub const MANIFEST_FORMAT: &str = "imagen-cascade";
@@ -42,6 +47,10 @@ pub struct TextEncoderEntry {
     pub prompt_style: PromptStyle,
     /// Whether the U-Nets get the padding mask.
     pub text_mask: bool,
+    /// Weight-file variant to read (`"fp16"`); `None`: the plain files or
+    /// the only variant present. A variant in the load options wins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
 }
 
 /// One stage of a [`Manifest`].
@@ -60,6 +69,38 @@ pub struct StageEntry {
     pub resolution: usize,
     /// Sampling defaults.
     pub defaults: StageSettings,
+    /// Weight-file variant of the U-Net, as [`TextEncoderEntry::variant`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+}
+
+/// `dir/relative`, refusing a manifest path that is absolute or climbs out
+/// of the cascade directory (`..`): a downloaded manifest must not read
+/// files elsewhere on the machine.
+fn inside(dir: &Path, relative: &str, what: &str) -> Result<PathBuf, PipelineError> {
+    let path = Path::new(relative);
+    let escapes = path.components().any(|c| {
+        !matches!(
+            c,
+            std::path::Component::Normal(_) | std::path::Component::CurDir
+        )
+    });
+    if relative.is_empty() || escapes {
+        return Err(invalid(format!(
+            "`{}`: {what} path {relative:?} must be relative and stay inside the cascade directory",
+            dir.join("manifest.json").display()
+        )));
+    }
+    Ok(dir.join(path))
+}
+
+/// `options` with the manifest's variant where the options name none.
+fn with_variant(options: &LoadOptions, variant: &Option<String>) -> LoadOptions {
+    let mut options = options.clone();
+    if options.variant.is_none() {
+        options.variant.clone_from(variant);
+    }
+    options
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<T, PipelineError> {
@@ -87,50 +128,83 @@ fn copy(from: &Path, to: &Path) -> Result<(), PipelineError> {
 
 impl<B: Backend> Cascade<B> {
     /// Loads a cascade saved by [`Cascade::save`] (or written by hand /
-    /// by `imagen-train`) from `dir/manifest.json`.
+    /// by `imagen-train`) from `dir/manifest.json`, everything resident in
+    /// the backend's float type.
     pub fn load(dir: impl AsRef<Path>, device: &B::Device) -> Result<Self, PipelineError> {
+        Self::load_with(dir, &CascadeOptions::default(), device)
+    }
+
+    /// [`Cascade::load`] with `options`: per component variant and compute
+    /// dtype, and whether models stay resident.
+    pub fn load_with(
+        dir: impl AsRef<Path>,
+        options: &CascadeOptions,
+        device: &B::Device,
+    ) -> Result<Self, PipelineError> {
         let dir = dir.as_ref();
         require(dir, "a cascade directory")?;
-        let manifest: Manifest = read_json(&dir.join("manifest.json"), "the cascade manifest")?;
+        let manifest_path = dir.join("manifest.json");
+        let manifest: Manifest = read_json(&manifest_path, "the cascade manifest")?;
         if manifest.format != MANIFEST_FORMAT {
-            return Err(crate::error::invalid(format!(
+            return Err(invalid(format!(
                 "`{}`: format is {:?}, expected {MANIFEST_FORMAT:?}",
-                dir.join("manifest.json").display(),
+                manifest_path.display(),
                 manifest.format
             )));
         }
+        if manifest.version != MANIFEST_VERSION {
+            return Err(invalid(format!(
+                "`{}`: manifest version {} is not one this version of imagen-pipeline reads ({MANIFEST_VERSION})",
+                manifest_path.display(),
+                manifest.version
+            )));
+        }
+        let residency = options.residency;
         let t = &manifest.text_encoder;
-        let text_dir = dir.join(&t.dir);
+        let text_dir = inside(dir, &t.dir, "text encoder")?;
         require(&text_dir, "the text encoder directory")?;
         let tokenizer = text_dir.join("tokenizer.json");
-        require(&tokenizer, "the tokenizer")?;
-        let text = TextEncoder::new(
-            T5Tokenizer::from_file(&tokenizer)?,
-            T5Encoder::from_dir(&text_dir, device)?,
+        let (text, report) = text_model::<B>(
+            &text_dir,
+            tokenizer.clone(),
+            t.max_length,
+            &with_variant(&options.text, &t.variant),
+            residency,
             device,
-        )
-        .with_max_length(t.max_length);
+        )?;
+        let mut reports = vec![report];
         let mut stages = Vec::with_capacity(manifest.stages.len());
-        for s in &manifest.stages {
-            let unet_dir = dir.join(&s.unet);
+        for (i, s) in manifest.stages.iter().enumerate() {
+            let unet_dir = inside(dir, &s.unet, &format!("stage `{}`'s U-Net", s.name))?;
             require(&unet_dir, &format!("stage `{}`'s U-Net directory", s.name))?;
-            let unet_config = UNetConfig::from_file(unet_dir.join("config.json"))?;
-            let scheduler_path = dir.join(&s.scheduler);
+            let scheduler_path = inside(
+                dir,
+                &s.scheduler,
+                &format!("stage `{}`'s scheduler", s.name),
+            )?;
             require(
                 &scheduler_path,
                 &format!("stage `{}`'s scheduler config", s.name),
             )?;
             let noising = match &s.noising_scheduler {
-                Some(p) => Some(SchedulerConfig::from_file(dir.join(p))?),
+                Some(p) => Some(SchedulerConfig::from_file(inside(
+                    dir,
+                    p,
+                    &format!("stage `{}`'s noising scheduler", s.name),
+                )?)?),
                 None => None,
             };
+            let (unet, unet_config, report) = stage_unet::<B>(
+                &s.name,
+                &unet_dir,
+                &with_variant(options.stage_options(i), &s.variant),
+                residency,
+                device,
+            )?;
+            reports.push(report);
             stages.push(Stage {
                 name: s.name.clone(),
-                unet: UNet::load(
-                    &unet_config,
-                    &imagen_weights::Checkpoint::open_dir(&unet_dir, "diffusion_pytorch_model")?,
-                    device,
-                )?,
+                unet,
                 unet_config,
                 scheduler: SchedulerConfig::from_file(scheduler_path)?,
                 noising,
@@ -138,7 +212,7 @@ impl<B: Backend> Cascade<B> {
                 defaults: s.defaults,
             });
         }
-        let mut cascade = Self::new(text, stages, device)?;
+        let mut cascade = Self::from_parts(text, stages, reports, device)?;
         cascade.prompt_style = t.prompt_style;
         cascade.text_mask = t.text_mask;
         cascade.text_source = Some(TextSource {
@@ -168,20 +242,35 @@ impl<B: Backend> Cascade<B> {
             &source.model_dir.join("config.json"),
             &text_dir.join("config.json"),
         )?;
-        let weights = imagen_weights::Checkpoint::open_dir(&source.model_dir, "model")?;
+        let text_variant = self
+            .reports
+            .iter()
+            .find(|r| r.component == "text_encoder")
+            .and_then(|r| r.variant.clone());
+        let weights = imagen_weights::Checkpoint::open_dir_variant(
+            &source.model_dir,
+            "model",
+            text_variant.as_deref(),
+        )?;
         for file in weights.files() {
             let name: PathBuf = file.file_name().map(PathBuf::from).unwrap_or_default();
             copy(file, &text_dir.join(name))?;
         }
-        let index = source.model_dir.join("model.safetensors.index.json");
+        let index_name = match &text_variant {
+            Some(v) => format!("model.safetensors.index.{v}.json"),
+            None => "model.safetensors.index.json".to_string(),
+        };
+        let index = source.model_dir.join(&index_name);
         if index.exists() {
-            copy(&index, &text_dir.join("model.safetensors.index.json"))?;
+            copy(&index, &text_dir.join(&index_name))?;
         }
         let mut stages = Vec::with_capacity(self.stages.len());
         for s in &self.stages {
-            let stage_dir = dir.join(&s.name);
-            s.unet
-                .save_dir(&s.unet_config, stage_dir.join("unet"), dtype)?;
+            // A stage name becomes a directory: it must not climb out of `dir`.
+            let stage_dir = inside(dir, &s.name, "stage name")?;
+            s.unet.with(&self.device, |unet| {
+                unet.save_dir(&s.unet_config, stage_dir.join("unet"), dtype)
+            })??;
             write_json(&stage_dir.join("scheduler_config.json"), &s.scheduler)?;
             let noising_scheduler = match &s.noising {
                 Some(n) => {
@@ -197,16 +286,18 @@ impl<B: Backend> Cascade<B> {
                 noising_scheduler,
                 resolution: s.resolution,
                 defaults: s.defaults,
+                variant: None,
             });
         }
         let manifest = Manifest {
             format: MANIFEST_FORMAT.into(),
-            version: 1,
+            version: MANIFEST_VERSION,
             text_encoder: TextEncoderEntry {
                 dir: "text_encoder".into(),
-                max_length: self.text.max_length(),
+                max_length: self.max_length(),
                 prompt_style: self.prompt_style,
                 text_mask: self.text_mask,
+                variant: text_variant,
             },
             stages,
         };

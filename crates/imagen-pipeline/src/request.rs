@@ -2,7 +2,7 @@
 
 use image::{GrayImage, RgbImage};
 
-use crate::StageOverrides;
+use crate::{StageOverrides, TextStates};
 
 /// An edit of an existing image instead of generation from noise (base stage).
 #[derive(Debug, Clone)]
@@ -46,6 +46,17 @@ pub struct GenerateRequest {
     pub stages: Vec<StageOverrides>,
     /// An image to edit instead of starting from noise.
     pub edit: Option<Edit>,
+    /// The base stage's `(height, width)` in pixels (`None`: the stage's
+    /// square resolution); each later stage scales both by its factor, as
+    /// diffusers' `IFPipeline` `height` / `width`.
+    pub size: Option<(usize, usize)>,
+    /// Text states of the prompts, computed ahead of time (diffusers'
+    /// `prompt_embeds`): the text encoder is not run for them, and
+    /// `prompts` may be empty (otherwise it must have one entry per row).
+    pub prompt_embeds: Option<TextStates>,
+    /// Text states of the negative prompts (one row, or one per prompt);
+    /// `None` encodes [`GenerateRequest::negative_prompts`].
+    pub negative_prompt_embeds: Option<TextStates>,
 }
 
 impl GenerateRequest {
@@ -64,7 +75,44 @@ impl GenerateRequest {
             stop_after: None,
             stages: Vec::new(),
             edit: None,
+            size: None,
+            prompt_embeds: None,
+            negative_prompt_embeds: None,
         }
+    }
+
+    /// A request for text states computed ahead of time, one image per row.
+    pub fn from_embeddings(states: TextStates) -> Self {
+        Self {
+            prompt_embeds: Some(states),
+            ..Self::batch(Vec::<String>::new())
+        }
+    }
+
+    /// Sets the base stage's height and width in pixels.
+    pub fn size(mut self, height: usize, width: usize) -> Self {
+        self.size = Some((height, width));
+        self
+    }
+
+    /// Uses precomputed text states for the prompts.
+    pub fn prompt_embeds(mut self, states: TextStates) -> Self {
+        self.prompt_embeds = Some(states);
+        self
+    }
+
+    /// Uses precomputed text states for the negative prompts.
+    pub fn negative_prompt_embeds(mut self, states: TextStates) -> Self {
+        self.negative_prompt_embeds = Some(states);
+        self
+    }
+
+    /// Number of prompts: rows of [`GenerateRequest::prompt_embeds`] when
+    /// given, else [`GenerateRequest::prompts`].
+    pub fn prompt_count(&self) -> usize {
+        self.prompt_embeds
+            .as_ref()
+            .map_or(self.prompts.len(), TextStates::len)
     }
 
     /// Sets the seed.
@@ -108,6 +156,6 @@ impl GenerateRequest {
 
     /// The overrides of stage `i`.
     pub fn overrides(&self, i: usize) -> StageOverrides {
-        self.stages.get(i).copied().unwrap_or_default()
+        self.stages.get(i).cloned().unwrap_or_default()
     }
 }

@@ -49,7 +49,7 @@ pub struct StageSettings {
 }
 
 /// Per-call changes to a stage's [`StageSettings`]; `None` keeps the default.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct StageOverrides {
     /// Sampler steps.
     pub steps: Option<usize>,
@@ -68,6 +68,10 @@ pub struct StageOverrides {
     pub high_noise_guidance: Option<HighNoiseGuidance>,
     /// Seed of this stage's noise (default: the request's seed + stage index).
     pub seed: Option<u64>,
+    /// An explicit timestep list instead of `steps` evenly spaced ones, e.g.
+    /// DeepFloyd IF's `smart50` ([`imagen_diffusion::if_timesteps`]); DDPM and
+    /// DPM-Solver++ take one, DDIM does not.
+    pub timesteps: Option<Vec<usize>>,
 }
 
 impl StageSettings {

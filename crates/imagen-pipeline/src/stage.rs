@@ -9,15 +9,15 @@ use imagen_diffusion::{
 use imagen_unet::{UNet, UNetConfig};
 
 use crate::error::invalid;
-use crate::{PipelineError, SamplerKind, StageSettings};
+use crate::{PipelineError, SamplerKind, StageSettings, StageUNet};
 
 /// A base or super-resolution stage.
 #[derive(Debug)]
 pub struct Stage<B: Backend> {
     /// A name for progress reports and errors (`"base"`, `"sr256"`...).
     pub name: String,
-    /// The network.
-    pub unet: UNet<B>,
+    /// The network, resident or loaded for each run of the stage.
+    pub unet: StageUNet<B>,
     /// The network's config (saved with it).
     pub unet_config: UNetConfig,
     /// The sampler's training schedule and prediction type.
@@ -32,6 +32,26 @@ pub struct Stage<B: Backend> {
 }
 
 impl<B: Backend> Stage<B> {
+    /// A stage whose U-Net stays in memory, sampling with `defaults`; the
+    /// resolution is the config's `sample_size` (64 if absent).
+    pub fn resident(
+        name: impl Into<String>,
+        unet: UNet<B>,
+        unet_config: UNetConfig,
+        scheduler: SchedulerConfig,
+        defaults: StageSettings,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            resolution: unet_config.sample_size.unwrap_or(64),
+            unet: StageUNet::Resident(unet),
+            unet_config,
+            scheduler,
+            noising: None,
+            defaults,
+        }
+    }
+
     /// Whether the U-Net reads a low-resolution image beside the sample.
     pub fn is_super_resolution(&self) -> bool {
         self.unet_config.in_channels == 6
@@ -72,13 +92,52 @@ impl<B: Backend> Stage<B> {
             .schedule()?)
     }
 
-    /// A sampler for `settings`, its timesteps set.
+    /// The `(height, width)` this stage samples at, given the previous
+    /// stage's output size (`None` for the base stage, which uses `base`).
+    /// A super-resolution stage scales both sides by its factor over the
+    /// previous stage's resolution.
+    pub(crate) fn size(
+        &self,
+        previous: Option<(&Stage<B>, (usize, usize))>,
+        base: Option<(usize, usize)>,
+    ) -> Result<(usize, usize), PipelineError> {
+        let (h, w) = match previous {
+            None => base.unwrap_or((self.resolution, self.resolution)),
+            Some((prev, (ph, pw))) => {
+                let scale = |side: usize| -> Result<usize, PipelineError> {
+                    let scaled = side * self.resolution;
+                    if !scaled.is_multiple_of(prev.resolution) {
+                        return Err(invalid(format!(
+                            "stage `{}` scales {} px to {} px; a side of {side} px does not scale to whole pixels",
+                            self.name, prev.resolution, self.resolution
+                        )));
+                    }
+                    Ok(scaled / prev.resolution)
+                };
+                (scale(ph)?, scale(pw)?)
+            }
+        };
+        let factor = self.unet_config.downsampling_factor();
+        if h == 0 || w == 0 || !h.is_multiple_of(factor) || !w.is_multiple_of(factor) {
+            return Err(PipelineError::Size {
+                stage: self.name.clone(),
+                height: h,
+                width: w,
+                factor,
+            });
+        }
+        Ok((h, w))
+    }
+
+    /// A sampler for `settings`, its timesteps set: `timesteps` when given
+    /// (an explicit list, e.g. IF's `smart50`), else `settings.steps`.
     pub fn sampler(
         &self,
         settings: &StageSettings,
         thresholding: Option<Thresholding>,
+        timesteps: Option<&[usize]>,
     ) -> Result<Box<dyn Scheduler<B>>, PipelineError> {
-        if settings.steps == 0 {
+        if settings.steps == 0 && timesteps.is_none() {
             return Err(invalid(format!("stage `{}`: zero steps", self.name)));
         }
         Ok(match settings.sampler {
@@ -87,13 +146,22 @@ impl<B: Backend> Stage<B> {
                 if let Some(t) = thresholding {
                     s.set_thresholding(t);
                 }
-                s.set_timesteps(settings.steps)?;
+                match timesteps {
+                    Some(list) => s.set_custom_timesteps(list)?,
+                    None => s.set_timesteps(settings.steps)?,
+                }
                 Box::new(s)
             }
             SamplerKind::Ddim {
                 eta,
                 clipped_model_output,
             } => {
+                if timesteps.is_some() {
+                    return Err(invalid(format!(
+                        "stage `{}`: DDIM samples evenly spaced steps and takes no timestep list; use DDPM or DPM-Solver++",
+                        self.name
+                    )));
+                }
                 let mut s = DdimScheduler::new(&self.scheduler)?
                     .with_eta(eta)?
                     .with_clipped_model_output(clipped_model_output);
@@ -108,7 +176,10 @@ impl<B: Backend> Stage<B> {
                 if let Some(t) = thresholding {
                     s.set_thresholding(t);
                 }
-                s.set_timesteps(settings.steps)?;
+                match timesteps {
+                    Some(list) => s.set_custom_timesteps(list)?,
+                    None => s.set_timesteps(settings.steps)?,
+                }
                 Box::new(s)
             }
         })

@@ -8,7 +8,7 @@ use image::{GrayImage, Luma, Rgb, RgbImage};
 use imagen_diffusion::SchedulerConfig;
 use imagen_pipeline::{
     Cascade, Edit, GenerateRequest, PipelineError, SamplerKind, Stage, StageOverrides,
-    StageSettings, TextSource,
+    StageSettings, StageUNet, TextSource,
 };
 use imagen_text::{T5Encoder, T5Tokenizer, TextEncoder};
 use imagen_unet::UNetConfig;
@@ -36,7 +36,7 @@ fn stage(
 ) -> Stage<B> {
     Stage {
         name: name.into(),
-        unet: config.init(&Default::default()).unwrap(),
+        unet: StageUNet::Resident(config.init(&Default::default()).unwrap()),
         unet_config: config,
         scheduler: scheduler(),
         noising: None,

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use burn::tensor::{Tensor, TensorData};
 use burn_flex::Flex;
 use imagen_diffusion::NoiseSource;
-use imagen_pipeline::{Cascade, GenerateRequest, StageOverrides};
+use imagen_pipeline::{Cascade, CascadeOptions, GenerateRequest, PipelineError, StageOverrides};
 use safetensors::SafeTensors;
 
 type B = Flex;
@@ -17,13 +17,13 @@ fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
-struct Trace {
+pub(crate) struct Trace {
     bytes: Vec<u8>,
-    json: serde_json::Value,
+    pub(crate) json: serde_json::Value,
 }
 
 impl Trace {
-    fn load() -> Self {
+    pub(crate) fn load() -> Self {
         let dir = fixtures();
         Self {
             bytes: std::fs::read(dir.join("if_trace.safetensors")).unwrap(),
@@ -83,7 +83,16 @@ fn cascade() -> Cascade<B> {
     .unwrap()
 }
 
-fn request(trace: &Trace) -> GenerateRequest {
+pub(crate) fn if_cascade(options: &CascadeOptions) -> Result<Cascade<B>, PipelineError> {
+    Cascade::from_pretrained_if_with(
+        fixtures().join("if_stage1"),
+        Some(&fixtures().join("if_stage2")),
+        options,
+        &Default::default(),
+    )
+}
+
+pub(crate) fn request(trace: &Trace) -> GenerateRequest {
     let s1 = &trace.json["stage1"];
     let s2 = &trace.json["stage2"];
     let settings = |s: &serde_json::Value| StageOverrides {
@@ -141,11 +150,7 @@ fn text_embeddings_match_the_pipelines_encode_prompt() {
     let cascade = cascade();
     let prompt = trace.json["prompt"].as_str().unwrap().to_uppercase() + "  ";
     // IF lowercases and trims prompts.
-    let emb = cascade
-        .text
-        .encode(&[&cascade.prompt_style.apply(&prompt)])
-        .unwrap()
-        .embeddings;
+    let emb = cascade.encode(&[prompt]).unwrap().embeddings;
     let want: Tensor<B, 3> = trace.tensor("prompt_embeds");
     let err: f32 = (emb - want).abs().max().into_scalar();
     assert!(err < 1e-4, "{err}");

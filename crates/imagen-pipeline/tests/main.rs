@@ -7,3 +7,4 @@
 
 mod cascade;
 mod if_pipeline;
+mod memory_and_shape;
