@@ -14,6 +14,7 @@ use safetensors::Dtype;
 use safetensors::tensor::Metadata;
 
 use crate::WeightsError;
+use crate::variants::{self, WeightFiles};
 
 /// Where one tensor lives on disk.
 #[derive(Debug, Clone)]
@@ -49,6 +50,8 @@ pub struct TensorEntry {
 pub struct Checkpoint {
     files: Vec<PathBuf>,
     tensors: BTreeMap<String, TensorEntry>,
+    /// The variant these files are (`fp16`), `None` for plain files.
+    variant: Option<String>,
 }
 
 /// The `weight_map` of a sharded checkpoint's `*.safetensors.index.json`.
@@ -58,63 +61,184 @@ struct ShardIndex {
 }
 
 impl Checkpoint {
-    /// Opens `dir/{stem}.safetensors`, or the shards listed by
-    /// `dir/{stem}.safetensors.index.json` when that exists instead.
+    /// Opens the weights of `stem` in `dir` with no variant asked for:
+    /// [`Checkpoint::open_dir_variant`] with `None`.
+    ///
+    /// That is `dir/{stem}.safetensors` or the shards listed by
+    /// `dir/{stem}.safetensors.index.json`; when neither exists and the
+    /// directory holds exactly one variant (`{stem}.fp16.safetensors`...),
+    /// that one. [`Checkpoint::variant`] tells which was read.
     pub fn open_dir(dir: impl AsRef<Path>, stem: &str) -> Result<Self, WeightsError> {
-        let dir = dir.as_ref();
-        let single = dir.join(format!("{stem}.safetensors"));
-        let index = dir.join(format!("{stem}.safetensors.index.json"));
-        if single.is_file() {
-            Self::open(single)
-        } else if index.is_file() {
-            Self::open(index)
-        } else {
-            Err(WeightsError::NotFound {
-                dir: dir.to_path_buf(),
-                expected: format!("{stem}.safetensors"),
-            })
-        }
+        Self::open_dir_variant(dir, stem, None)
     }
 
-    /// Opens the weight files of `variant` in `dir`: `{stem}.{variant}.safetensors`
-    /// or `{stem}.safetensors.index.{variant}.json` (the names diffusers and
-    /// transformers write for `variant="fp16"`). `None` is [`Checkpoint::open_dir`].
+    /// Opens the weights of `stem` in `dir`, in the variant asked for.
+    ///
+    /// `Some(variant)` reads `{stem}.{variant}.safetensors`, or the shards
+    /// listed by `{stem}.safetensors.index.{variant}.json` (the names
+    /// transformers and diffusers write for `variant="fp16"`; the legacy
+    /// diffusers index `{stem}.safetensors.{variant}.index.json` is read
+    /// too). Shard file names are taken from the index, whatever their form.
+    ///
+    /// `None` reads the plain files when the directory has them, else its
+    /// only variant; with several variants and no plain files it fails with
+    /// [`WeightsError::AmbiguousVariant`] rather than guess. Library code
+    /// does not print, so the choice is reported by [`Checkpoint::variant`]
+    /// for the caller to tell its user.
+    ///
+    /// When a directory holds both a single file and a shard index for the
+    /// same variant, the single file is read.
+    ///
+    /// # Errors
+    ///
+    /// [`WeightsError::NotFound`] (naming the directory, the files looked
+    /// for and what the directory holds) when nothing matches;
+    /// [`WeightsError::AmbiguousVariant`] when `None` finds several variants
+    /// and no plain files; [`WeightsError::Io`] when `dir` cannot be listed; the errors of
+    /// [`Checkpoint::open`] for the files chosen.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), imagen_weights::WeightsError> {
+    /// use imagen_weights::Checkpoint;
+    /// let unet = Checkpoint::open_dir_variant("IF-I-M-v1.0/unet", "diffusion_pytorch_model", Some("fp16"))?;
+    /// assert_eq!(unet.variant(), Some("fp16"));
+    /// # Ok(()) }
+    /// ```
     pub fn open_dir_variant(
         dir: impl AsRef<Path>,
         stem: &str,
         variant: Option<&str>,
     ) -> Result<Self, WeightsError> {
         let dir = dir.as_ref();
-        let Some(variant) = variant else {
-            return Self::open_dir(dir, stem);
+        let scan = variants::scan(dir, stem)?;
+        let chosen = match variant {
+            Some(v) => scan.sets.iter().find(|s| s.variant() == Some(v)),
+            None => match scan.sets.iter().find(|s| s.variant().is_none()) {
+                Some(plain) => Some(plain),
+                None => {
+                    let names = scan.variant_names();
+                    if names.len() > 1 {
+                        return Err(WeightsError::AmbiguousVariant {
+                            dir: dir.to_path_buf(),
+                            stem: stem.to_string(),
+                            variants: names,
+                        });
+                    }
+                    scan.sets.first()
+                }
+            },
         };
-        let single = dir.join(format!("{stem}.{variant}.safetensors"));
-        let index = dir.join(format!("{stem}.safetensors.index.{variant}.json"));
-        if single.is_file() {
-            Self::open(single)
-        } else if index.is_file() {
-            Self::open(index)
-        } else {
-            Err(WeightsError::NotFound {
+        match chosen {
+            Some(files) => Self::open_files(files),
+            None => Err(WeightsError::NotFound {
                 dir: dir.to_path_buf(),
-                expected: format!("{stem}.{variant}.safetensors"),
-            })
+                expected: match variant {
+                    Some(v) => format!(
+                        "variant `{v}` (`{stem}.{v}.safetensors` or `{stem}.safetensors.index.{v}.json`)"
+                    ),
+                    None => format!(
+                        "`{stem}.safetensors`, `{stem}.safetensors.index.json` or a single variant such as `{stem}.fp16.safetensors`"
+                    ),
+                },
+                variant: variant.map(str::to_string),
+                held: scan.held(),
+            }),
         }
     }
 
+    /// The weight sets of `stem` that `dir` holds: the plain files and each
+    /// variant, single or sharded, plain first, then variants by name.
+    /// Shard files are not sets of their own: they belong to the index that
+    /// names them.
+    ///
+    /// [`Checkpoint::open_dir_variant`] chooses among these; callers can use
+    /// the list to offer a choice or to say what a directory holds.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use imagen_weights::{Checkpoint, Layout};
+    /// let dir = std::env::temp_dir().join(format!("imagen-weights-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let bytes = [0u8; 4];
+    /// let x = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![1], &bytes)?;
+    /// safetensors::serialize_to_file([("x", x)], None, &dir.join("model.fp16.safetensors"))?;
+    ///
+    /// let sets = Checkpoint::variants_in(&dir, "model")?;
+    /// assert_eq!(sets.len(), 1);
+    /// assert_eq!(sets[0].variant(), Some("fp16"));
+    /// assert_eq!(sets[0].layout(), Layout::Single);
+    /// // With no plain files, the only variant is read without being asked for.
+    /// assert_eq!(Checkpoint::open_dir(&dir, "model")?.variant(), Some("fp16"));
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn variants_in(
+        dir: impl AsRef<Path>,
+        stem: &str,
+    ) -> Result<Vec<WeightFiles>, WeightsError> {
+        Ok(variants::scan(dir.as_ref(), stem)?.sets)
+    }
+
+    /// Opens one set of weight files listed by [`Checkpoint::variants_in`],
+    /// remembering its variant.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), imagen_weights::WeightsError> {
+    /// use imagen_weights::Checkpoint;
+    /// // Prefer bf16 weights when the directory has them.
+    /// let sets = Checkpoint::variants_in("t5-v1_1-xxl", "model")?;
+    /// let ckpt = match sets.iter().find(|s| s.variant() == Some("bf16")) {
+    ///     Some(bf16) => Checkpoint::open_files(bf16)?,
+    ///     None => Checkpoint::open_dir("t5-v1_1-xxl", "model")?,
+    /// };
+    /// # Ok(()) }
+    /// ```
+    pub fn open_files(files: &WeightFiles) -> Result<Self, WeightsError> {
+        let mut ckpt = Self::open(files.path())?;
+        ckpt.variant = files.variant().map(str::to_string);
+        Ok(ckpt)
+    }
+
+    /// The variant read (`Some("fp16")`), `None` for plain files and for a
+    /// checkpoint opened by path with [`Checkpoint::open`].
+    ///
+    /// [`Checkpoint::open_dir`] may pick a variant on its own (the only one a
+    /// directory holds); this is how the caller learns it, to tell its user
+    /// ("using variant fp16 of DIR").
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), imagen_weights::WeightsError> {
+    /// let dir = "IF-I-M-v1.0/unet";
+    /// let ckpt = imagen_weights::Checkpoint::open_dir(dir, "diffusion_pytorch_model")?;
+    /// if let Some(variant) = ckpt.variant() {
+    ///     eprintln!("using variant {variant} of {dir}");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn variant(&self) -> Option<&str> {
+        self.variant.as_deref()
+    }
+
     /// Opens one `.safetensors` file, or a sharded checkpoint through its
-    /// `.index.json`.
+    /// index (any `.json` file: `*.safetensors.index.json`,
+    /// `*.safetensors.index.fp16.json`...).
+    ///
+    /// Shard names in an index must be plain file names beside it: an
+    /// absolute name, `..` or a path separator fails with
+    /// [`WeightsError::UnsafeShardPath`] before anything is read, and a shard
+    /// that is not on disk with [`WeightsError::MissingShard`].
     pub fn open(path: impl AsRef<Path>) -> Result<Self, WeightsError> {
         let path = path.as_ref();
         let is_index = path
             .file_name()
             .and_then(|n| n.to_str())
-            .is_some_and(|n| n.contains(".safetensors.index.") && n.ends_with(".json"));
+            .is_some_and(|n| n.ends_with(".json"));
+        let mut ckpt = Self {
+            files: Vec::new(),
+            tensors: BTreeMap::new(),
+            variant: None,
+        };
         if !is_index {
-            let mut ckpt = Self {
-                files: Vec::new(),
-                tensors: BTreeMap::new(),
-            };
             ckpt.add_file(path)?;
             return Ok(ckpt);
         }
@@ -131,12 +255,23 @@ impl Checkpoint {
         let mut shards: Vec<&String> = index.weight_map.values().collect();
         shards.sort();
         shards.dedup();
-        let mut ckpt = Self {
-            files: Vec::new(),
-            tensors: BTreeMap::new(),
-        };
+        for shard in &shards {
+            if !is_plain_file_name(shard) {
+                return Err(WeightsError::UnsafeShardPath {
+                    index: path.to_path_buf(),
+                    shard: shard.to_string(),
+                });
+            }
+        }
         for shard in shards {
-            ckpt.add_file(&dir.join(shard))?;
+            let shard_path = dir.join(shard);
+            if !shard_path.is_file() {
+                return Err(WeightsError::MissingShard {
+                    index: path.to_path_buf(),
+                    shard: shard_path,
+                });
+            }
+            ckpt.add_file(&shard_path)?;
         }
         for (key, shard) in &index.weight_map {
             let found = ckpt
@@ -293,6 +428,18 @@ impl Checkpoint {
         }
         Ok(out)
     }
+}
+
+/// Whether a shard name from an index is one plain file name, to be joined to
+/// the index's directory: not empty, not absolute, no `.` or `..`, no `/` or
+/// `\` (a separator on Windows, refused everywhere so that an index reads
+/// the same on every system), no drive prefix.
+fn is_plain_file_name(name: &str) -> bool {
+    use std::path::Component;
+    let mut components = Path::new(name).components();
+    let one_normal =
+        matches!(components.next(), Some(Component::Normal(_))) && components.next().is_none();
+    one_normal && !name.contains(['/', '\\', '\0']) && name != "." && name != ".."
 }
 
 /// The burn dtype of a stored safetensors dtype, for float tensors.

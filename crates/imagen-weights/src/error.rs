@@ -17,13 +17,58 @@ pub enum WeightsError {
         /// The underlying I/O error.
         source: std::io::Error,
     },
-    /// No checkpoint file was found in a directory.
-    #[error("no checkpoint in `{dir}`: expected `{expected}` or `{expected}.index.json`")]
+    /// A directory holds none of the weight files looked for: no weights of
+    /// the stem at all, or not the variant asked for.
+    #[error(
+        "no checkpoint in `{dir}`: looked for {expected}; {}",
+        held_suffix(held)
+    )]
     NotFound {
         /// The directory searched.
         dir: PathBuf,
-        /// The file name looked for.
+        /// The file names looked for, in words.
         expected: String,
+        /// The variant asked for, `None` for the plain files or any single variant.
+        variant: Option<String>,
+        /// What the directory holds instead: its weight sets for the stem
+        /// (`` `model.fp16.safetensors` (variant fp16) ``), or else its other
+        /// weight files. Empty when it holds none.
+        held: Vec<String>,
+    },
+    /// No variant was asked for, the directory holds no plain weight files
+    /// and several variants: which to read is the caller's choice.
+    #[error(
+        "`{dir}` holds several variants of `{stem}` and no plain `{stem}.safetensors`: {}; choose one (for example with `LoadOptions::variant`)",
+        variants.join(", ")
+    )]
+    AmbiguousVariant {
+        /// The directory.
+        dir: PathBuf,
+        /// The file stem (`model`, `diffusion_pytorch_model`).
+        stem: String,
+        /// The variants it holds, sorted.
+        variants: Vec<String>,
+    },
+    /// A shard named by a sharded checkpoint's index is not on disk.
+    #[error("shard `{shard}` named in `{index}` does not exist")]
+    MissingShard {
+        /// The index file.
+        index: PathBuf,
+        /// The shard file that is missing.
+        shard: PathBuf,
+    },
+    /// A shard index names a shard by a path that does not stay beside the
+    /// index (absolute, `..`, or with a path separator). Such a name is
+    /// never opened: a downloaded index must not make the loader read
+    /// arbitrary files.
+    #[error(
+        "shard index `{index}` names shard `{shard}`, which is not a plain file name beside the index; refusing to read it"
+    )]
+    UnsafeShardPath {
+        /// The index file.
+        index: PathBuf,
+        /// The shard name as the index gives it.
+        shard: String,
     },
     /// A file is not a valid safetensors file (bad header, truncated data...).
     #[error("`{path}` is not a valid safetensors file: {reason}")]
@@ -113,6 +158,14 @@ pub enum WeightsError {
         /// The regex error.
         reason: String,
     },
+}
+
+fn held_suffix(held: &[String]) -> String {
+    if held.is_empty() {
+        "the directory holds no weight files".to_string()
+    } else {
+        format!("the directory holds {}", held.join(", "))
+    }
 }
 
 fn others_suffix(others: &[String]) -> String {

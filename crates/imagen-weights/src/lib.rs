@@ -2,7 +2,9 @@
 //!
 //! Shared by the `imagen-*` crates: T5 (`model.safetensors`), diffusers U-Nets
 //! (`diffusion_pytorch_model.safetensors`), single files or shards listed by an
-//! `*.safetensors.index.json`, stored as f32, f16, bf16 or f64.
+//! `*.safetensors.index.json`, stored as f32, f16, bf16 or f64, plain or in
+//! one of the variants (`fp16`...) Hugging Face repositories hold beside the
+//! plain files ([`Checkpoint::open_dir_variant`], [`Checkpoint::variants_in`]).
 //!
 //! The module side goes through burn-store (`ModuleSnapshot::apply`, its
 //! `PyTorchToBurnAdapter` for `nn.Linear` layouts). The file side reads each
@@ -27,6 +29,7 @@ mod options;
 mod params;
 mod rename;
 mod save;
+mod variants;
 
 pub use checkpoint::{Checkpoint, TensorEntry};
 pub use error::WeightsError;
@@ -35,3 +38,4 @@ pub use options::{LoadOptions, check_dtype};
 pub use params::count_params;
 pub use rename::Rename;
 pub use save::save_tensors;
+pub use variants::{Layout, WeightFiles};
