@@ -107,6 +107,50 @@ fn runs_both_stages_deterministically_and_round_trips_through_save_load() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// A downloaded manifest must not make the loader read files outside its
+/// directory, nor a stage name make `save` write outside it; an unknown
+/// manifest version is refused rather than misread.
+#[test]
+fn manifests_that_escape_their_directory_or_come_from_the_future_are_refused() {
+    let mut cascade = tiny_cascade();
+    let dir = temp_dir("hostile-manifest");
+    cascade.save(&dir, None).unwrap();
+    let manifest_path = dir.join("manifest.json");
+    let original = std::fs::read_to_string(&manifest_path).unwrap();
+    let load_err = |text: &str| {
+        std::fs::write(&manifest_path, text).unwrap();
+        Cascade::<B>::load(&dir, &Default::default())
+            .unwrap_err()
+            .to_string()
+    };
+    for (from, to) in [
+        ("\"unet\": \"base/unet\"", "\"unet\": \"../../etc\""),
+        ("\"unet\": \"base/unet\"", "\"unet\": \"/etc\""),
+        ("\"dir\": \"text_encoder\"", "\"dir\": \"../text_encoder\""),
+        (
+            "\"scheduler\": \"base/scheduler_config.json\"",
+            "\"scheduler\": \"base/../../x.json\"",
+        ),
+    ] {
+        assert!(original.contains(from), "{from}");
+        let msg = load_err(&original.replace(from, to));
+        assert!(
+            msg.contains("must be relative and stay inside"),
+            "{to}: {msg}"
+        );
+    }
+    let msg = load_err(&original.replace("\"version\": 1", "\"version\": 2"));
+    assert!(msg.contains("manifest version 2"), "{msg}");
+    std::fs::write(&manifest_path, &original).unwrap();
+    Cascade::<B>::load(&dir, &Default::default()).unwrap();
+
+    cascade.stages[0].name = "../escaped".into();
+    let msg = cascade.save(&dir, None).unwrap_err().to_string();
+    assert!(msg.contains("stage name"), "{msg}");
+    assert!(!dir.join("../escaped").exists());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn per_call_overrides_and_other_samplers_run() {
     let cascade = tiny_cascade();

@@ -353,11 +353,6 @@ impl Checkpoint {
         self.tensors.get(key)
     }
 
-    /// SHIM (replaced by the weights branch).
-    pub fn variant(&self) -> Option<&str> {
-        None
-    }
-
     /// The files this checkpoint reads from.
     pub fn files(&self) -> &[PathBuf] {
         &self.files
