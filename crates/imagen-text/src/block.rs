@@ -9,6 +9,7 @@ use crate::attention::T5Attention;
 use crate::config::FeedForwardKind;
 use crate::feed_forward::T5FeedForward;
 use crate::norm::T5LayerNorm;
+use crate::precision::add_promoted;
 
 /// `layer.0` (attention) and `layer.1` (feed-forward) of a transformers `T5Block`.
 #[derive(Module, Debug)]
@@ -42,13 +43,21 @@ impl<B: Backend> T5Block<B> {
         }
     }
 
+    /// Each sub-layer's output is added to the residual stream with PyTorch's
+    /// type promotion: in an f16 T5 whose `wo` is f32, the stream is f16 until
+    /// the first feed-forward, f32 after it.
+    ///
     /// # Shapes
     /// - `x`: `[batch, seq, d_model]`, `bias`: `[batch, heads, seq, seq]`
     pub fn forward(&self, x: Tensor<B, 3>, bias: Tensor<B, 4>) -> Tensor<B, 3> {
-        let x = x.clone() + self.attention.forward(self.attention_norm.forward(x), bias);
-        let x = clamp_f16(x);
-        let x = x.clone() + self.feed_forward.forward(self.feed_forward_norm.forward(x));
-        clamp_f16(x)
+        let h = self
+            .attention
+            .forward(self.attention_norm.forward(x.clone()), bias);
+        let x = clamp_f16(add_promoted(x, h));
+        let h = self
+            .feed_forward
+            .forward(self.feed_forward_norm.forward(x.clone()));
+        clamp_f16(add_promoted(x, h))
     }
 }
 

@@ -10,6 +10,7 @@ use crate::block::T5Block;
 use crate::config::{FeedForwardKind, T5Config};
 use crate::norm::T5LayerNorm;
 use crate::position_bias::RelativePositionBias;
+use crate::precision::{default_float_dtype, to_dtype};
 
 /// transformers' `T5EncoderModel` (inference): token ids and padding mask in,
 /// `last_hidden_state` out.
@@ -67,17 +68,39 @@ impl<B: Backend> T5Encoder<B> {
         }
     }
 
+    /// The compute dtype: the dtype the weights were loaded in (see
+    /// [`T5Encoder::load_with`]). A model loaded in f16 keeps its `wo`
+    /// projections in f32, as transformers does; this still says f16.
+    pub fn dtype(&self) -> DType {
+        self.encoder.final_layer_norm.weight.val().dtype()
+    }
+
     /// Encodes a batch of token sequences.
     ///
     /// Padded positions (mask `false`) are hidden from every attention, as
     /// transformers does with its additive mask; their own outputs are still
     /// computed (they attend to the real tokens) and are returned as they are.
     ///
+    /// The output is in the backend's default float dtype (f32 unless the
+    /// device settings say otherwise), whatever [`T5Encoder::dtype`] the
+    /// network computes in, so that callers never convert it.
+    ///
     /// # Shapes
     /// - `input_ids`: `[batch, seq]`
     /// - `mask`: `[batch, seq]`, `true` for real tokens
     /// - returns `[batch, seq, d_model]`
     pub fn forward(&self, input_ids: Tensor<B, 2, Int>, mask: Tensor<B, 2, Bool>) -> Tensor<B, 3> {
+        let dtype = default_float_dtype::<B>(&input_ids.device());
+        to_dtype(self.forward_in_compute_dtype(input_ids, mask), dtype)
+    }
+
+    /// [`T5Encoder::forward`] without the final cast: `last_hidden_state` in
+    /// the compute dtype, as transformers returns it.
+    fn forward_in_compute_dtype(
+        &self,
+        input_ids: Tensor<B, 2, Int>,
+        mask: Tensor<B, 2, Bool>,
+    ) -> Tensor<B, 3> {
         let device = input_ids.device();
         let [batch, seq] = input_ids.dims();
         let mut x = self.shared.forward(input_ids);

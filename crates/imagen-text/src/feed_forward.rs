@@ -7,6 +7,7 @@ use burn::tensor::activation::{gelu, relu, silu};
 use burn::tensor::backend::Backend;
 
 use crate::config::{Activation, FeedForwardKind};
+use crate::precision::to_dtype;
 
 /// The two feed-forward variants; field names follow the checkpoint
 /// (`DenseReluDense.wi` or `DenseReluDense.wi_0` / `wi_1`, then `wo`).
@@ -53,15 +54,20 @@ impl<B: Backend> T5FeedForward<B> {
         }
     }
 
+    /// The hidden activations are cast to the dtype of `wo` before it, as
+    /// transformers does: a T5 loaded in f16 keeps `wo` in f32, so its output
+    /// (and the residual stream it is added to) is f32.
+    ///
     /// # Shapes
-    /// - `x`: `[batch, seq, d_model]` → `[batch, seq, d_model]`
+    /// - `x`: `[batch, seq, d_model]` → `[batch, seq, d_model]`, in `wo`'s dtype
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let hidden = match (&self.wi, &self.wi_0, &self.wi_1) {
             (Some(wi), _, _) => self.act(wi.forward(x)),
             (None, Some(wi_0), Some(wi_1)) => self.act(wi_0.forward(x.clone())) * wi_1.forward(x),
             _ => unreachable!("T5FeedForward::new sets wi or both wi_0 and wi_1"),
         };
-        self.wo.forward(hidden)
+        self.wo
+            .forward(to_dtype(hidden, self.wo.weight.val().dtype()))
     }
 }
 

@@ -17,11 +17,21 @@
 //! from the workspace root for a command-line encoder.
 //!
 //! # Precision
-//! Weights stored in f32, f16 or bf16 are converted to the backend's float
-//! type when loading. Prefer f32 or bf16 compute: T5 was trained in bf16 and
-//! its residual stream overflows f16. On an f16 backend the layer norms take
-//! their mean square in f32 and the residual stream is clamped after each
-//! sub-layer once it overflows, exactly as transformers does.
+//! The compute dtype is chosen at load ([`T5Encoder::load_with`],
+//! [`TextEncoder::from_dir_with`] with `imagen_weights::LoadOptions`): f32,
+//! bf16 or f16, on any backend that holds it. Weights stored in f32, f16 or
+//! bf16 are converted once, tensor by tensor. Whatever the compute dtype,
+//! `last_hidden_state` comes out in the backend's default float type (f32).
+//!
+//! - f32: the reference.
+//! - bf16: every weight and activation in bf16 (T5 was trained in bf16).
+//! - f16: as transformers' `from_pretrained(..., dtype=torch.float16)`: the
+//!   feed-forward output projections `wo` stay in f32, so the residual stream
+//!   becomes f32 after the first feed-forward block (f16 + f32 promotes) and
+//!   cannot overflow; everything else computes in f16. The layer norms take
+//!   their mean square in f32, and a residual stream that is still f16 is
+//!   clamped after each sub-layer once it overflows, exactly as transformers
+//!   does.
 #![warn(missing_docs)]
 
 mod attention;
@@ -32,6 +42,7 @@ mod error;
 mod feed_forward;
 mod norm;
 mod position_bias;
+mod precision;
 mod text_encoder;
 mod tokenizer;
 mod weights;

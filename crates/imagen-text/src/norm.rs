@@ -4,10 +4,14 @@ use burn::module::{Module, Param};
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor};
 
+use crate::precision::to_dtype;
+
 /// `weight * x / sqrt(mean(x^2) + eps)` over the last dimension.
 ///
-/// The mean square is taken in f32 whatever the backend's float type, as
-/// transformers does: in f16 the squares of T5's large activations overflow.
+/// As transformers does: the mean square and the scaling are computed in f32
+/// whatever the input's dtype (in f16 the squares of T5's large activations
+/// overflow), then the result is cast to the weight's dtype and scaled. So an
+/// f32 residual stream (f16 T5, after its f32 `wo`) comes out in f16.
 #[derive(Module, Debug)]
 pub struct T5LayerNorm<B: Backend> {
     /// Learned scale, `[d_model]`.
@@ -27,20 +31,12 @@ impl<B: Backend> T5LayerNorm<B> {
 
     /// # Shapes
     /// - `x`: `[batch, seq, d_model]` → `[batch, seq, d_model]`
+    /// - returns the weight's dtype
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let dtype = x.dtype();
-        let x32 = if dtype == DType::F32 {
-            x
-        } else {
-            x.cast(DType::F32)
-        };
+        let weight = self.weight.val();
+        let x32 = to_dtype(x, DType::F32);
         let variance = (x32.clone() * x32.clone()).mean_dim(2);
         let normed = x32 * variance.add_scalar(self.eps).sqrt().recip();
-        let normed = if dtype == DType::F32 {
-            normed
-        } else {
-            normed.cast(dtype)
-        };
-        normed * self.weight.val().unsqueeze::<3>()
+        to_dtype(normed, weight.dtype()) * weight.unsqueeze::<3>()
     }
 }

@@ -5,6 +5,8 @@ use std::path::Path;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
 
+use imagen_weights::LoadOptions;
+
 use crate::{T5Encoder, T5Tokenizer, TextError, TokenBatch, Truncation};
 
 /// Imagen's frozen text encoder: prompts in, per-token embeddings out.
@@ -29,7 +31,8 @@ pub struct TextEncoder<B: Backend> {
 /// The output of [`TextEncoder::encode`].
 #[derive(Debug, Clone)]
 pub struct TextEmbeddings<B: Backend> {
-    /// `last_hidden_state`, `[batch, max_length, d_model]`.
+    /// `last_hidden_state`, `[batch, max_length, d_model]`, in the backend's
+    /// default float dtype whatever dtype the encoder computes in.
     pub embeddings: Tensor<B, 3>,
     /// `[batch, max_length]`, `true` for real tokens.
     pub mask: Tensor<B, 2, Bool>,
@@ -42,11 +45,33 @@ impl<B: Backend> TextEncoder<B> {
     pub const DEFAULT_MAX_LENGTH: usize = 77;
 
     /// Loads `config.json`, `model.safetensors` (or shards) and `tokenizer.json`
-    /// from `dir`.
+    /// from `dir`, computing in the backend's default float type.
     pub fn from_dir(dir: impl AsRef<Path>, device: &B::Device) -> Result<Self, TextError> {
+        Self::from_dir_with(dir, &LoadOptions::default(), device)
+    }
+
+    /// Like [`TextEncoder::from_dir`], with the weight-file variant and the
+    /// compute dtype of `options` (see [`T5Encoder::from_dir_with`]).
+    ///
+    /// ```no_run
+    /// use burn::tensor::DType;
+    /// use burn_flex::Flex;
+    /// use imagen_weights::LoadOptions;
+    /// let options = LoadOptions::default().dtype(DType::BF16);
+    /// let enc = imagen_text::TextEncoder::<Flex>::from_dir_with("t5-v1_1-small", &options, &Default::default())?;
+    /// assert_eq!(enc.model().dtype(), DType::BF16);
+    /// // Embeddings come out in f32 all the same.
+    /// assert_eq!(enc.encode(&["a red circle"])?.embeddings.dtype(), DType::F32);
+    /// # Ok::<(), imagen_text::TextError>(())
+    /// ```
+    pub fn from_dir_with(
+        dir: impl AsRef<Path>,
+        options: &LoadOptions,
+        device: &B::Device,
+    ) -> Result<Self, TextError> {
         let dir = dir.as_ref();
         let tokenizer = T5Tokenizer::from_file(dir.join("tokenizer.json"))?;
-        let model = T5Encoder::from_dir(dir, device)?;
+        let model = T5Encoder::from_dir_with(dir, options, device)?;
         Ok(Self::new(tokenizer, model, device))
     }
 

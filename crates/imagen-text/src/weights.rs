@@ -5,7 +5,7 @@ use std::path::Path;
 
 use burn::tensor::DType;
 use burn::tensor::backend::Backend;
-use imagen_weights::{Checkpoint, LoadSpec, Rename};
+use imagen_weights::{Checkpoint, LoadOptions, LoadSpec, Rename, check_dtype};
 
 use crate::{T5Config, T5Encoder, TextError};
 
@@ -33,10 +33,17 @@ const RENAMES: [(&str, &str); 5] = [
     ),
 ];
 
-/// transformers' names → our module paths. Block 0 holds the relative
+/// The feed-forward output projections, which transformers keeps in f32 when
+/// it loads T5 in f16 (`_keep_in_fp32_modules = ["wo"]`): T5 was trained in
+/// bf16, and in f16 their outputs overflow.
+const WO: &str = "encoder.block.{n}.layer.1.DenseReluDense.wo.";
+
+/// transformers' names → our module paths, every float tensor in `dtype` but
+/// for f16, whose `wo` weights load as f32. Block 0 holds the relative
 /// position bias, which our stack owns once for all blocks.
-fn load_spec(ckpt: &Checkpoint) -> LoadSpec {
+fn load_spec(ckpt: &Checkpoint, dtype: DType) -> LoadSpec {
     let mut spec = spec_with_shared()
+        .dtype(dtype)
         // The decoder and LM head of a full `T5ForConditionalGeneration`.
         .ignore_prefix("decoder.")
         .ignore_prefix("lm_head.");
@@ -47,6 +54,9 @@ fn load_spec(ckpt: &Checkpoint) -> LoadSpec {
     } else {
         spec.rename(Rename::new("encoder.embed_tokens.", "shared."))
     };
+    if dtype == DType::F16 {
+        spec = spec.dtype_for(WO, DType::F32);
+    }
     spec
 }
 
@@ -60,7 +70,8 @@ fn spec_with_shared() -> LoadSpec {
 }
 
 impl<B: Backend> T5Encoder<B> {
-    /// Builds the encoder described by `config` and loads `checkpoint` into it.
+    /// Builds the encoder described by `config` and loads `checkpoint` into it,
+    /// computing in the backend's default float type.
     ///
     /// Accepts a transformers `T5EncoderModel` or a full
     /// `T5ForConditionalGeneration` checkpoint (the decoder is skipped), stored
@@ -70,21 +81,35 @@ impl<B: Backend> T5Encoder<B> {
         checkpoint: &Checkpoint,
         device: &B::Device,
     ) -> Result<Self, TextError> {
-        let model = config.init::<B>(device)?;
-        Ok(checkpoint.load_into(model, &load_spec(checkpoint))?)
+        let dtype = LoadOptions::default().resolve_dtype::<B>(device)?;
+        Self::load_with(config, checkpoint, dtype, device)
     }
 
-    /// Like [`T5Encoder::load`], with the weights (and so the computation) in
-    /// `dtype`, e.g. `DType::BF16` to halve memory on a backend that computes
-    /// in its tensors' dtype. See the crate docs on precision.
-    pub fn load_with_dtype(
+    /// Like [`T5Encoder::load`], computing in `dtype` (f32, f16 or bf16):
+    /// each stored tensor is converted once, from whatever dtype the file
+    /// holds.
+    ///
+    /// In f16 the feed-forward output projections (`wo`) are kept in f32, as
+    /// transformers' `from_pretrained(..., dtype=torch.float16)` keeps them:
+    /// T5 was trained in bf16 and its feed-forward outputs overflow f16. The
+    /// residual stream then turns f32 after the first feed-forward block; the
+    /// rest computes in f16. bf16 keeps everything in bf16. See the crate docs
+    /// on precision.
+    ///
+    /// Fails with [`WeightsError::UnsupportedComputeDtype`](imagen_weights::WeightsError::UnsupportedComputeDtype)
+    /// when `dtype` is not a float dtype the backend holds on `device`.
+    pub fn load_with(
         config: &T5Config,
         checkpoint: &Checkpoint,
         dtype: DType,
         device: &B::Device,
     ) -> Result<Self, TextError> {
+        check_dtype::<B>(dtype, device)?;
+        if dtype == DType::F16 {
+            check_dtype::<B>(DType::F32, device)?;
+        }
         let model = config.init::<B>(device)?;
-        Ok(checkpoint.load_into(model, &load_spec(checkpoint).dtype(dtype))?)
+        Ok(checkpoint.load_into(model, &load_spec(checkpoint, dtype))?)
     }
 
     /// SHIM (replaced by the precision branch).
@@ -130,11 +155,24 @@ impl<B: Backend> T5Encoder<B> {
     }
 
     /// Loads `config.json` and `model.safetensors` (or its sharded index) from a
-    /// Hugging Face T5 directory.
+    /// Hugging Face T5 directory, computing in the backend's default float type.
     pub fn from_dir(dir: impl AsRef<Path>, device: &B::Device) -> Result<Self, TextError> {
+        Self::from_dir_with(dir, &LoadOptions::default(), device)
+    }
+
+    /// Like [`T5Encoder::from_dir`], reading the weight files of
+    /// `options.variant` (`"fp16"`: `model.fp16.safetensors` or
+    /// `model.safetensors.index.fp16.json`) and computing in `options.dtype`
+    /// (see [`T5Encoder::load_with`]).
+    pub fn from_dir_with(
+        dir: impl AsRef<Path>,
+        options: &LoadOptions,
+        device: &B::Device,
+    ) -> Result<Self, TextError> {
         let dir = dir.as_ref();
+        let dtype = options.resolve_dtype::<B>(device)?;
         let config = T5Config::from_file(dir.join("config.json"))?;
-        let checkpoint = Checkpoint::open_dir(dir, "model")?;
-        Self::load(&config, &checkpoint, device)
+        let checkpoint = Checkpoint::open_dir_variant(dir, "model", options.variant.as_deref())?;
+        Self::load_with(&config, &checkpoint, dtype, device)
     }
 }

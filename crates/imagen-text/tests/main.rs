@@ -8,8 +8,8 @@
 mod common;
 
 mod errors;
-mod f16;
 mod parity;
+mod precision;
 mod save;
 mod text_encoder;
 mod tokenizer;

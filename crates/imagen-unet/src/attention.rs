@@ -9,6 +9,8 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Tensor};
 
+use crate::norm::group_norm;
+
 /// The norm applied to text states before their key/value projections
 /// (`cross_attention_norm`).
 #[derive(Module, Debug)]
@@ -110,6 +112,12 @@ impl<B: Backend> AddedKvAttention<B> {
     ///   diffusers' additive bias of -10000 (not -inf). DeepFloyd IF's
     ///   pipelines pass no mask.
     /// - returns `[batch, channels, H, W]`
+    ///
+    /// In f16 / bf16, diffusers builds IF's attention with
+    /// `upcast_softmax=True` (scores in the module dtype, softmax in f32);
+    /// burn-flex computes the whole attention of half-precision tensors in
+    /// f32 and rounds its output once. The GroupNorms take their statistics
+    /// in f32, as PyTorch's do.
     pub fn forward(
         &self,
         x: Tensor<B, 4>,
@@ -120,12 +128,10 @@ impl<B: Backend> AddedKvAttention<B> {
         let [_, l, _] = text.dims();
         let text = match &self.norm_cross {
             None => text,
-            Some(CrossNorm::Group(norm)) => norm.forward(text.swap_dims(1, 2)).swap_dims(1, 2),
+            Some(CrossNorm::Group(norm)) => group_norm(norm, text.swap_dims(1, 2)).swap_dims(1, 2),
             Some(CrossNorm::Layer(norm)) => norm.forward(text),
         };
-        let pixels = self
-            .group_norm
-            .forward(x.clone())
+        let pixels = group_norm(&self.group_norm, x.clone())
             .reshape([b, c, h * w])
             .swap_dims(1, 2);
         let q = self.split_heads(self.to_q.forward(pixels.clone()));

@@ -18,6 +18,17 @@
 //! writes the diffusers layout back.
 //!
 //! Imagen: Saharia et al. 2022, <https://arxiv.org/abs/2205.11487>.
+//!
+//! # Precision
+//! [`UNet::load_with`] / [`UNet::from_dir_with`] (with
+//! `imagen_weights::LoadOptions`) choose the compute dtype, f32, bf16 or f16,
+//! on any backend that holds it; stored weights (f32, f16 or bf16, any
+//! variant file) convert once. [`UNet::forward`] casts the sample and text
+//! states to that dtype on entry and its prediction back to the sample's
+//! dtype, so samplers keep working in f32. As in diffusers, the sinusoidal
+//! timestep embedding is computed in f32 and then cast; as in PyTorch, the
+//! GroupNorms take their statistics in f32; burn-flex computes attention of
+//! half tensors in f32 (diffusers upcasts IF's softmax).
 #![warn(missing_docs)]
 
 mod activation;
@@ -28,6 +39,7 @@ mod config;
 mod denoiser;
 mod embeddings;
 mod error;
+mod norm;
 mod presets;
 mod resnet;
 mod unet;

@@ -11,6 +11,7 @@ use burn::tensor::module::{avg_pool2d, interpolate};
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 
 use crate::Activation;
+use crate::norm::group_norm;
 
 /// Resampling inside a residual block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,7 +130,7 @@ impl<B: Backend> ResnetBlock2D<B> {
     /// - returns `[batch, out, H', W']` (H' = 2H up, H/2 down)
     pub fn forward(&self, x: Tensor<B, 4>, temb: Tensor<B, 2>) -> Tensor<B, 4> {
         let act = self.config.act;
-        let h = act.forward(self.norm1.forward(x.clone()));
+        let h = act.forward(group_norm(&self.norm1, x.clone()));
         let (x, h) = (self.resample(x), self.resample(h));
         let h = self.conv1.forward(h);
         let temb = if self.config.skip_time_act {
@@ -139,11 +140,11 @@ impl<B: Backend> ResnetBlock2D<B> {
         };
         let t: Tensor<B, 4> = self.time_emb_proj.forward(temb).unsqueeze_dims(&[2, 3]);
         let h = match self.config.time {
-            TimeConditioning::Add => self.norm2.forward(h + t),
+            TimeConditioning::Add => group_norm(&self.norm2, h + t),
             TimeConditioning::ScaleShift => {
                 let mut halves = t.chunk(2, 1).into_iter();
                 let (scale, shift) = (halves.next().expect("2"), halves.next().expect("2"));
-                self.norm2.forward(h) * (scale + 1.0) + shift
+                group_norm(&self.norm2, h) * (scale + 1.0) + shift
             }
         };
         let h = self.conv2.forward(act.forward(h));

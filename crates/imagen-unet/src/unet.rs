@@ -5,9 +5,10 @@ use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::nn::{GroupNorm, GroupNormConfig, Linear, LinearConfig};
 use burn::tensor::backend::Backend;
-use burn::tensor::{Bool, Tensor};
+use burn::tensor::{Bool, DType, Tensor};
 
 use crate::blocks::{BlockSettings, DownBlock, MidBlock, TextContext, UpBlock};
+use crate::norm::group_norm;
 use crate::resnet::same_conv;
 use crate::{
     Activation, AddedKvAttentionConfig, Resample, ResnetConfig, TextTimeEmbedding,
@@ -176,23 +177,50 @@ impl UNetConfig {
     }
 }
 
+/// `x` in `dtype` (no copy when it already is).
+fn to_dtype<B: Backend, const D: usize>(x: Tensor<B, D>, dtype: DType) -> Tensor<B, D> {
+    if x.dtype() == dtype { x } else { x.cast(dtype) }
+}
+
 impl<B: Backend> UNet<B> {
+    /// The compute dtype: the dtype the weights were loaded in (see
+    /// [`UNet::load_with`]).
+    pub fn dtype(&self) -> DType {
+        self.conv_in.weight.val().dtype()
+    }
+
+    /// The sinusoidal embedding of `t`, computed in f32 as diffusers does and
+    /// then cast to the compute dtype (`t_emb.to(dtype=sample.dtype)`).
     fn time_proj(&self, t: &[f32], device: &B::Device) -> Tensor<B, 2> {
-        timestep_embedding(
+        let emb = timestep_embedding(
             t,
             self.time_proj_dim,
             self.flip_sin_to_cos,
             self.freq_shift,
             device,
-        )
+        );
+        to_dtype(emb, self.dtype())
     }
 
     /// The embedding every residual block receives: timestep MLP, plus the
     /// noise-level MLP (super-resolution stages), plus the pooled raw text.
+    /// Computed in [`UNet::dtype`], returned in `text`'s dtype.
     ///
     /// # Shapes
     /// - `text`: `[batch, L, encoder_hid_dim]`; returns `[batch, time_embed_dim]`
     pub fn embedding(
+        &self,
+        timesteps: &[f32],
+        class_labels: Option<&[f32]>,
+        text: &Tensor<B, 3>,
+    ) -> Tensor<B, 2> {
+        let text_in = to_dtype(text.clone(), self.dtype());
+        let emb = self.embedding_in_dtype(timesteps, class_labels, &text_in);
+        to_dtype(emb, text.dtype())
+    }
+
+    /// [`UNet::embedding`] of text already in the compute dtype, in it.
+    fn embedding_in_dtype(
         &self,
         timesteps: &[f32],
         class_labels: Option<&[f32]>,
@@ -216,6 +244,11 @@ impl<B: Backend> UNet<B> {
 
     /// Predicts from a noisy batch.
     ///
+    /// The inputs may be in any float dtype (usually the backend's default,
+    /// f32, from the noise and the scheduler): `sample` and `text` are cast to
+    /// [`UNet::dtype`] on entry and the prediction is cast back to `sample`'s
+    /// dtype, so a U-Net loaded in bf16 or f16 slots into an f32 sampler.
+    ///
     /// # Shapes
     /// - `sample`: `[batch, in_channels, H, W]` (H, W divisible by
     ///   [`UNetConfig::downsampling_factor`])
@@ -231,7 +264,9 @@ impl<B: Backend> UNet<B> {
         text_mask: Option<Tensor<B, 2, Bool>>,
         class_labels: Option<&[f32]>,
     ) -> Tensor<B, 4> {
-        let emb = self.embedding(timesteps, class_labels, &text);
+        let (io_dtype, dtype) = (sample.dtype(), self.dtype());
+        let (sample, text) = (to_dtype(sample, dtype), to_dtype(text, dtype));
+        let emb = self.embedding_in_dtype(timesteps, class_labels, &text);
         let states = match &self.encoder_hid_proj {
             Some(proj) => proj.forward(text),
             None => text,
@@ -258,7 +293,9 @@ impl<B: Backend> UNet<B> {
         if let Some(init) = init {
             h = Tensor::cat(vec![h, init], 1);
         }
-        self.conv_out
-            .forward(self.act.forward(self.conv_norm_out.forward(h)))
+        let out = self
+            .conv_out
+            .forward(self.act.forward(group_norm(&self.conv_norm_out, h)));
+        to_dtype(out, io_dtype)
     }
 }

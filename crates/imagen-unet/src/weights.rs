@@ -5,7 +5,7 @@ use std::path::Path;
 
 use burn::tensor::DType;
 use burn::tensor::backend::Backend;
-use imagen_weights::{Checkpoint, LoadSpec, Rename};
+use imagen_weights::{Checkpoint, LoadOptions, LoadSpec, Rename, check_dtype};
 
 use crate::{UNet, UNetConfig, UNetError};
 
@@ -42,14 +42,32 @@ fn load_spec() -> LoadSpec {
 
 impl<B: Backend> UNet<B> {
     /// Builds the U-Net of `config` and loads `checkpoint` into it (f32, f16
-    /// or bf16, single file or shards).
+    /// or bf16, single file or shards), computing in the backend's default
+    /// float type.
     pub fn load(
         config: &UNetConfig,
         checkpoint: &Checkpoint,
         device: &B::Device,
     ) -> Result<Self, UNetError> {
+        let dtype = LoadOptions::default().resolve_dtype::<B>(device)?;
+        Self::load_with(config, checkpoint, dtype, device)
+    }
+
+    /// Like [`UNet::load`], computing in `dtype` (f32, f16 or bf16): each
+    /// stored tensor is converted once, from whatever dtype the file holds.
+    /// [`UNet::forward`] still takes and returns the caller's dtype.
+    ///
+    /// Fails with [`WeightsError::UnsupportedComputeDtype`](imagen_weights::WeightsError::UnsupportedComputeDtype)
+    /// when `dtype` is not a float dtype the backend holds on `device`.
+    pub fn load_with(
+        config: &UNetConfig,
+        checkpoint: &Checkpoint,
+        dtype: DType,
+        device: &B::Device,
+    ) -> Result<Self, UNetError> {
+        check_dtype::<B>(dtype, device)?;
         let model = config.init::<B>(device)?;
-        Ok(checkpoint.load_into(model, &load_spec())?)
+        Ok(checkpoint.load_into(model, &load_spec().dtype(dtype))?)
     }
 
     /// SHIM (replaced by the precision branch).
@@ -70,12 +88,30 @@ impl<B: Backend> UNet<B> {
     }
 
     /// Loads `config.json` and `diffusion_pytorch_model.safetensors` (or its
-    /// shards) from a diffusers `unet/` directory.
+    /// shards) from a diffusers `unet/` directory, computing in the backend's
+    /// default float type.
     pub fn from_dir(dir: impl AsRef<Path>, device: &B::Device) -> Result<Self, UNetError> {
+        Self::from_dir_with(dir, &LoadOptions::default(), device)
+    }
+
+    /// Like [`UNet::from_dir`], reading the weight files of `options.variant`
+    /// (`"fp16"`: `diffusion_pytorch_model.fp16.safetensors`, as DeepFloyd
+    /// IF's repositories hold) and computing in `options.dtype` (see
+    /// [`UNet::load_with`]).
+    pub fn from_dir_with(
+        dir: impl AsRef<Path>,
+        options: &LoadOptions,
+        device: &B::Device,
+    ) -> Result<Self, UNetError> {
         let dir = dir.as_ref();
+        let dtype = options.resolve_dtype::<B>(device)?;
         let config = UNetConfig::from_file(dir.join("config.json"))?;
-        let checkpoint = Checkpoint::open_dir(dir, "diffusion_pytorch_model")?;
-        Self::load(&config, &checkpoint, device)
+        let checkpoint = Checkpoint::open_dir_variant(
+            dir,
+            "diffusion_pytorch_model",
+            options.variant.as_deref(),
+        )?;
+        Self::load_with(&config, &checkpoint, dtype, device)
     }
 
     /// Writes `config.json` and `diffusion_pytorch_model.safetensors` to `dir`

@@ -13,6 +13,7 @@ mod embeddings;
 mod gradients;
 mod loading;
 mod param_counts;
+mod precision;
 mod presets;
 mod resnet;
 mod train_and_sample;

@@ -23,6 +23,7 @@ pub struct LoadSpec {
     ignored: Vec<String>,
     pytorch: bool,
     dtype: Option<DType>,
+    dtype_rules: Vec<(String, DType)>,
 }
 
 impl LoadSpec {
@@ -63,6 +64,41 @@ impl LoadSpec {
         self
     }
 
+    /// Loads the float tensors whose checkpoint key starts with `prefix` as
+    /// `dtype`, whatever [`LoadSpec::dtype`] says for the rest (the first
+    /// matching rule wins). `{n}` in `prefix` stands for a decimal index, as in
+    /// [`Rename`]. transformers keeps T5's `wo` projections in f32 when the
+    /// rest of the model computes in f16; this is how a loader says so:
+    ///
+    /// ```
+    /// use burn::tensor::DType;
+    /// use imagen_weights::LoadSpec;
+    /// let spec = LoadSpec::pytorch()
+    ///     .dtype(DType::F16)
+    ///     .dtype_for("encoder.block.{n}.layer.1.DenseReluDense.wo.", DType::F32);
+    /// assert_eq!(spec.dtype_of("encoder.block.3.layer.1.DenseReluDense.wo.weight"), Some(DType::F32));
+    /// assert_eq!(spec.dtype_of("encoder.block.3.layer.1.DenseReluDense.wi_0.weight"), Some(DType::F16));
+    /// ```
+    pub fn dtype_for(mut self, prefix: impl Into<String>, dtype: DType) -> Self {
+        self.dtype_rules.push((prefix.into(), dtype));
+        self
+    }
+
+    /// The dtype the float tensor stored under checkpoint `key` is loaded as:
+    /// the first [`LoadSpec::dtype_for`] rule matching it, else
+    /// [`LoadSpec::dtype`] (`None`: the backend's default float type).
+    pub fn dtype_of(&self, key: &str) -> Option<DType> {
+        self.dtype_rules
+            .iter()
+            .find(|(prefix, _)| {
+                Rename::new(prefix.as_str(), prefix.as_str())
+                    .to_model(key)
+                    .is_some()
+            })
+            .map(|&(_, dtype)| dtype)
+            .or(self.dtype)
+    }
+
     pub(crate) fn is_pytorch(&self) -> bool {
         self.pytorch
     }
@@ -79,7 +115,8 @@ impl LoadSpec {
 impl Checkpoint {
     /// Loads every parameter of `module` from this checkpoint, converting the
     /// stored float dtype (f32, f16, bf16, f64) to the backend's float type
-    /// (or to [`LoadSpec::dtype`]).
+    /// (or to [`LoadSpec::dtype`], or per key to [`LoadSpec::dtype_for`]),
+    /// each tensor once, straight from the file's dtype.
     ///
     /// Fails, naming the key, if the model needs a tensor the checkpoint lacks,
     /// if the checkpoint holds a tensor that is neither used nor ignored by
@@ -89,8 +126,21 @@ impl Checkpoint {
         mut module: M,
         spec: &LoadSpec,
     ) -> Result<M, WeightsError> {
-        let dtype = spec.dtype.unwrap_or_else(<B::FloatElem as Element>::dtype);
-        let mut snapshots = self.snapshots(dtype, |key| !spec.is_ignored(key))?;
+        let default = <B::FloatElem as Element>::dtype();
+        let dtype_of = |key: &str| spec.dtype_of(key).unwrap_or(default);
+        // One pass per dtype the spec asks for (most specs: one).
+        let mut dtypes = vec![spec.dtype.unwrap_or(default)];
+        for &(_, d) in &spec.dtype_rules {
+            if !dtypes.contains(&d) {
+                dtypes.push(d);
+            }
+        }
+        let mut snapshots = Vec::new();
+        for dtype in dtypes {
+            snapshots.extend(
+                self.snapshots(dtype, |key| !spec.is_ignored(key) && dtype_of(key) == dtype)?,
+            );
+        }
         for s in &mut snapshots {
             let key = s.full_path();
             let path = apply_first(&spec.renames, &key, true);
