@@ -13,7 +13,7 @@ use safetensors::SafeTensors;
 
 type B = Flex;
 
-fn fixtures() -> PathBuf {
+pub(crate) fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
@@ -24,17 +24,22 @@ pub(crate) struct Trace {
 
 impl Trace {
     pub(crate) fn load() -> Self {
+        Self::named("if_trace")
+    }
+
+    /// `fixtures/{name}.json` + `.safetensors`.
+    pub(crate) fn named(name: &str) -> Self {
         let dir = fixtures();
         Self {
-            bytes: std::fs::read(dir.join("if_trace.safetensors")).unwrap(),
+            bytes: std::fs::read(dir.join(format!("{name}.safetensors"))).unwrap(),
             json: serde_json::from_str(
-                &std::fs::read_to_string(dir.join("if_trace.json")).unwrap(),
+                &std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap(),
             )
             .unwrap(),
         }
     }
 
-    fn tensor<const D: usize>(&self, name: &str) -> Tensor<B, D> {
+    pub(crate) fn tensor<const D: usize>(&self, name: &str) -> Tensor<B, D> {
         let st = SafeTensors::deserialize(&self.bytes).unwrap();
         let view = st.tensor(name).unwrap();
         let values: Vec<f32> = view
@@ -49,7 +54,7 @@ impl Trace {
     }
 
     /// The recorded draws of one stage, in order.
-    fn noise(&self, stage: &str) -> VecDeque<Tensor<B, 4>> {
+    pub(crate) fn noise(&self, stage: &str) -> VecDeque<Tensor<B, 4>> {
         self.json["noise_draws"][stage]
             .as_array()
             .unwrap()
@@ -60,7 +65,7 @@ impl Trace {
 }
 
 /// Hands out recorded tensors in order, checking each shape.
-struct Replay(VecDeque<Tensor<B, 4>>);
+pub(crate) struct Replay(pub(crate) VecDeque<Tensor<B, 4>>);
 
 impl NoiseSource<B> for Replay {
     fn gaussian(&mut self, shape: [usize; 4], _: &burn::tensor::Device<B>) -> Tensor<B, 4> {
@@ -70,7 +75,7 @@ impl NoiseSource<B> for Replay {
     }
 }
 
-fn max_abs(a: Tensor<B, 4>, b: Tensor<B, 4>) -> f32 {
+pub(crate) fn max_abs(a: Tensor<B, 4>, b: Tensor<B, 4>) -> f32 {
     (a - b).abs().max().into_scalar()
 }
 

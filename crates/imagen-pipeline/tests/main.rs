@@ -7,4 +7,5 @@
 
 mod cascade;
 mod if_pipeline;
+mod if_variant;
 mod memory_and_shape;

@@ -112,16 +112,6 @@ impl<B: Backend> T5Encoder<B> {
         Ok(checkpoint.load_into(model, &load_spec(checkpoint, dtype))?)
     }
 
-    /// SHIM (replaced by the precision branch).
-    pub fn load_with(
-        config: &T5Config,
-        checkpoint: &Checkpoint,
-        dtype: DType,
-        device: &B::Device,
-    ) -> Result<Self, TextError> {
-        Self::load_with_dtype(config, checkpoint, dtype, device)
-    }
-
     /// Writes the weights as a transformers `T5EncoderModel` `model.safetensors`
     /// at `path` (atomically; `dtype` `None` keeps the module's float type),
     /// which [`T5Encoder::load`] and transformers read back.

@@ -70,17 +70,6 @@ impl<B: Backend> UNet<B> {
         Ok(checkpoint.load_into(model, &load_spec().dtype(dtype))?)
     }
 
-    /// SHIM (replaced by the precision branch).
-    pub fn load_with(
-        config: &UNetConfig,
-        checkpoint: &Checkpoint,
-        dtype: DType,
-        device: &B::Device,
-    ) -> Result<Self, UNetError> {
-        let model = config.init::<B>(device)?;
-        Ok(checkpoint.load_into(model, &load_spec().dtype(dtype))?)
-    }
-
     /// Loads `checkpoint` into this U-Net in place, keeping its parameter ids
     /// (so optimiser state and EMA copies keyed by them stay valid).
     pub fn load_checkpoint(self, checkpoint: &Checkpoint) -> Result<Self, UNetError> {
