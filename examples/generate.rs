@@ -61,6 +61,7 @@ fn run(args: Args) -> Result<(), AnyError> {
     req.stop_after = args.stop_after;
     let start = Instant::now();
     let out = cascade.generate(&req, &mut common::progress_bars())?;
+    common::report_timings(&out.timings);
     eprintln!(
         "generated {} image(s) in {:.1?}",
         out.images.len(),

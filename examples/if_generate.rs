@@ -60,6 +60,7 @@ fn run(args: Args) -> Result<(), AnyError> {
     let req = args.request.request(&cascade)?;
     let start = Instant::now();
     let out = cascade.generate(&req, &mut common::progress_bars())?;
+    common::report_timings(&out.timings);
     eprintln!("generated in {:.1?}", start.elapsed());
     common::write_images(&out, &args.request.output)
 }

@@ -11,7 +11,7 @@ mod common;
 use std::path::PathBuf;
 
 use clap::Parser;
-use imagen::pipeline::{Cascade, Edit, load_mask, load_rgb};
+use imagen::pipeline::{Cascade, Edit, Residency, load_mask, load_rgb};
 use imagen::{DefaultBackend, default_device};
 
 #[derive(Parser)]
@@ -34,6 +34,8 @@ struct Args {
     /// Use a DeepFloyd IF stage I directory instead.
     #[arg(long)]
     if_stage1: Option<PathBuf>,
+    #[command(flatten)]
+    load: common::LoadArgs,
 }
 
 fn main() -> std::process::ExitCode {
@@ -44,14 +46,19 @@ fn main() -> std::process::ExitCode {
 fn run(args: Args) -> Result<(), common::AnyError> {
     let device = default_device();
     let cascade = match &args.if_stage1 {
-        Some(dir) => Cascade::<DefaultBackend>::from_pretrained_if(dir, None, &device)?,
-        None => Cascade::<DefaultBackend>::load(
+        Some(dir) => {
+            let options = args.load.options(Residency::Sequential);
+            Cascade::<DefaultBackend>::from_pretrained_if_with(dir, None, &options, &device)?
+        }
+        None => Cascade::<DefaultBackend>::load_with(
             args.model_dir
                 .clone()
                 .unwrap_or_else(imagen::demo_model_dir),
+            &args.load.options(Residency::Resident),
             &device,
         )?,
     };
+    common::report_components(&cascade);
     let image = load_rgb(&args.image)?;
     let edit = match &args.mask {
         Some(mask) => Edit::Inpaint {
@@ -66,5 +73,6 @@ fn run(args: Args) -> Result<(), common::AnyError> {
     };
     let req = args.request.request(&cascade)?.stop_after(0).edit(edit);
     let out = cascade.generate(&req, &mut common::progress_bars())?;
+    common::report_timings(&out.timings);
     common::write_images(&out, &args.request.output)
 }

@@ -207,6 +207,26 @@ pub fn progress_bars() -> impl FnMut(StageProgress) {
     }
 }
 
+/// Prints where a call's time went: loading and running each component.
+pub fn report_timings(timings: &imagen::pipeline::Timings) {
+    if !timings.text_load.is_zero() || !timings.text_encode.is_zero() {
+        eprintln!(
+            "text encoder: load {:.1?}, encode {:.1?}",
+            timings.text_load, timings.text_encode
+        );
+    }
+    for (i, s) in timings.stages.iter().enumerate() {
+        let per_step = s.sampling / s.steps.max(1) as u32;
+        eprintln!(
+            "stage {}: load {:.1?}, {} steps in {:.1?} ({per_step:.2?} per step)",
+            i + 1,
+            s.load,
+            s.steps,
+            s.sampling
+        );
+    }
+}
+
 /// Writes the images as `output` (one image) or `stem-<i>.png`, and reports
 /// truncated prompts.
 pub fn write_images(out: &Generated, output: &Path) -> Result<(), AnyError> {

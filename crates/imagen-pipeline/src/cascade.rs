@@ -2,6 +2,7 @@
 //! run in sequence on one request.
 
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
@@ -82,6 +83,8 @@ pub struct Generated {
     pub images: Vec<RgbImage>,
     /// Prompts cut to the encoder's maximum length (index into the prompts).
     pub truncated: Vec<Truncation>,
+    /// Where the time went.
+    pub timings: Timings,
 }
 
 /// Every stage's output of [`Cascade::run`], in `[-1, 1]`.
@@ -91,6 +94,31 @@ pub struct StageOutputs<B: Backend> {
     pub outputs: Vec<Tensor<B, 4>>,
     /// Prompts cut to the encoder's maximum length.
     pub truncated: Vec<Truncation>,
+    /// Where the time went.
+    pub timings: Timings,
+}
+
+/// Wall-clock time of one call, by step: loading (zero for resident models)
+/// and running each component.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Timings {
+    /// Loading the text encoder (zero when resident or not run).
+    pub text_load: Duration,
+    /// Tokenizing and encoding prompts and negative prompts.
+    pub text_encode: Duration,
+    /// Per stage run.
+    pub stages: Vec<StageTiming>,
+}
+
+/// Wall-clock time of one stage.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StageTiming {
+    /// Loading the U-Net (zero when resident).
+    pub load: Duration,
+    /// The sampler loop.
+    pub sampling: Duration,
+    /// Steps run.
+    pub steps: usize,
 }
 
 /// Text states for one stage's U-Net batch. Masks are kept as 0/1 integers
@@ -214,19 +242,30 @@ impl<B: Backend> Cascade<B> {
     /// Encodes several prompt lists with one use of the text encoder (one
     /// load when it is not resident).
     fn encode_lists(&self, lists: &[&[String]]) -> Result<Vec<TextEmbeddings<B>>, PipelineError> {
+        Ok(self.encode_lists_timed(lists)?.0)
+    }
+
+    /// [`Cascade::encode_lists`] with the time spent loading and encoding.
+    fn encode_lists_timed(
+        &self,
+        lists: &[&[String]],
+    ) -> Result<(Vec<TextEmbeddings<B>>, Duration, Duration), PipelineError> {
         let styled: Vec<Vec<String>> = lists
             .iter()
             .map(|l| l.iter().map(|p| self.prompt_style.apply(p)).collect())
             .collect();
-        self.text.with(&self.device, |encoder| {
-            styled
+        let ((encoded, encode), load) = self.text.with_timed(&self.device, |encoder| {
+            let start = Instant::now();
+            let encoded = styled
                 .iter()
                 .map(|l| {
                     let refs: Vec<&str> = l.iter().map(String::as_str).collect();
                     encoder.encode(&refs).map_err(PipelineError::from)
                 })
-                .collect::<Result<Vec<_>, _>>()
-        })?
+                .collect::<Result<Vec<_>, _>>();
+            (encoded, start.elapsed())
+        })?;
+        Ok((encoded?, load, encode))
     }
 
     /// Checks precomputed states against the stages' text width and for NaNs.
@@ -249,7 +288,7 @@ impl<B: Backend> Cascade<B> {
         &self,
         req: &GenerateRequest,
         guided: bool,
-    ) -> Result<(TextBatch<B>, Vec<Truncation>), PipelineError> {
+    ) -> Result<(TextBatch<B>, Vec<Truncation>, Timings), PipelineError> {
         let n = req.prompt_count();
         let per = req.images_per_prompt;
         let cond_input = match &req.prompt_embeds {
@@ -293,10 +332,14 @@ impl<B: Backend> Cascade<B> {
                 lists.push(p);
             }
         }
+        let mut timings = Timings::default();
         let mut encoded = if lists.is_empty() {
             Vec::new()
         } else {
-            self.encode_lists(&lists)?
+            let (encoded, load, encode) = self.encode_lists_timed(&lists)?;
+            timings.text_load = load;
+            timings.text_encode = encode;
+            encoded
         }
         .into_iter();
         let mut truncated = Vec::new();
@@ -338,6 +381,7 @@ impl<B: Backend> Cascade<B> {
                 uncond_mask: uncond_mask.select(0, pick_uncond),
             },
             truncated,
+            timings,
         ))
     }
 
@@ -421,6 +465,7 @@ impl<B: Backend> Cascade<B> {
         Ok(Generated {
             images: tensor_to_images(last)?,
             truncated: out.truncated,
+            timings: out.timings,
         })
     }
 
@@ -457,7 +502,7 @@ impl<B: Backend> Cascade<B> {
     ) -> Result<StageOutputs<B>, PipelineError> {
         let plans = self.plan(req)?;
         let guided = plans.iter().any(|p| p.settings.guided());
-        let (text, truncated) = self.text_conditioning(req, guided)?;
+        let (text, truncated, mut timings) = self.text_conditioning(req, guided)?;
         let images = req.prompt_count() * req.images_per_prompt;
         let stages = plans.len();
         let mut outputs: Vec<Tensor<B, 4>> = Vec::with_capacity(stages);
@@ -497,11 +542,16 @@ impl<B: Backend> Cascade<B> {
                 });
                 cond.noise_level = Some(vec![level as f32; rows]);
             }
-            let out =
+            let (out, timing) =
                 self.sample_stage(i, stages, plan, req, x_t, &cond, source.as_mut(), progress)?;
             outputs.push(out);
+            timings.stages.push(timing);
         }
-        Ok(StageOutputs { outputs, truncated })
+        Ok(StageOutputs {
+            outputs,
+            truncated,
+            timings,
+        })
     }
 
     /// A super-resolution stage's low-resolution input: the previous output
@@ -540,7 +590,7 @@ impl<B: Backend> Cascade<B> {
         cond: &UNetCond<B>,
         source: &mut dyn NoiseSource<B>,
         progress: &mut dyn FnMut(StageProgress),
-    ) -> Result<Tensor<B, 4>, PipelineError> {
+    ) -> Result<(Tensor<B, 4>, StageTiming), PipelineError> {
         let stage = &self.stages[i];
         let images = x_t.dims()[0];
         let (h, w) = plan.size;
@@ -594,30 +644,40 @@ impl<B: Backend> Cascade<B> {
             high_noise_guidance: plan.settings.high_noise_guidance,
             check_finite: true,
         };
-        stage
-            .unet
-            .with(&self.device, |unet| {
-                sample_with(
-                    unet,
-                    &mut TailScheduler::new(sampler.as_mut(), skip),
-                    x,
-                    cond,
-                    options,
-                    source,
-                    &mut hook,
-                    &mut |p| {
-                        progress(StageProgress {
-                            stage: i,
-                            stages,
-                            step: p.step,
-                            total: p.total,
-                        })
-                    },
-                )
-            })?
-            .map_err(|source| PipelineError::Sampling {
-                stage: stage.name.clone(),
+        let mut steps = 0;
+        let ((out, sampling), load) = stage.unet.with_timed(&self.device, |unet| {
+            let start = Instant::now();
+            let out = sample_with(
+                unet,
+                &mut TailScheduler::new(sampler.as_mut(), skip),
+                x,
+                cond,
+                options,
                 source,
-            })
+                &mut hook,
+                &mut |p| {
+                    steps = p.step;
+                    progress(StageProgress {
+                        stage: i,
+                        stages,
+                        step: p.step,
+                        total: p.total,
+                    })
+                },
+            );
+            (out, start.elapsed())
+        })?;
+        let out = out.map_err(|source| PipelineError::Sampling {
+            stage: stage.name.clone(),
+            source,
+        })?;
+        Ok((
+            out,
+            StageTiming {
+                load,
+                sampling,
+                steps,
+            },
+        ))
     }
 }

@@ -28,7 +28,9 @@ mod request;
 mod settings;
 mod stage;
 
-pub use cascade::{Cascade, Generated, StageOutputs, StageProgress, TextSource};
+pub use cascade::{
+    Cascade, Generated, StageOutputs, StageProgress, StageTiming, TextSource, Timings,
+};
 pub use embeddings::TextStates;
 pub use error::PipelineError;
 pub use images::{

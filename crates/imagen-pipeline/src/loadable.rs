@@ -64,11 +64,26 @@ impl<T, S> Loadable<T, S> {
     where
         S: Source<B, Model = T>,
     {
+        Ok(self.with_timed(device, f)?.0)
+    }
+
+    /// [`Loadable::with`], also returning how long loading took (zero for
+    /// a resident model).
+    pub fn with_timed<B: Backend, R>(
+        &self,
+        device: &B::Device,
+        f: impl FnOnce(&T) -> R,
+    ) -> Result<(R, std::time::Duration), PipelineError>
+    where
+        S: Source<B, Model = T>,
+    {
         match self {
-            Self::Resident(model) => Ok(f(model)),
+            Self::Resident(model) => Ok((f(model), std::time::Duration::ZERO)),
             Self::OnDemand(source) => {
+                let start = std::time::Instant::now();
                 let model = source.load(device)?;
-                Ok(f(&model))
+                let load = start.elapsed();
+                Ok((f(&model), load))
             }
         }
     }
