@@ -45,7 +45,7 @@ impl<B: Backend> TextEncoder<B> {
     /// from `dir`.
     pub fn from_dir(dir: impl AsRef<Path>, device: &B::Device) -> Result<Self, TextError> {
         let dir = dir.as_ref();
-        let tokenizer = T5Tokenizer::from_file(dir.join("tokenizer.json"))?;
+        let tokenizer = T5Tokenizer::from_dir(dir)?;
         let model = T5Encoder::from_dir(dir, device)?;
         Ok(Self::new(tokenizer, model, device))
     }

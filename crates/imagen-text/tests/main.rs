@@ -11,5 +11,6 @@ mod errors;
 mod f16;
 mod parity;
 mod save;
+mod spiece;
 mod text_encoder;
 mod tokenizer;
