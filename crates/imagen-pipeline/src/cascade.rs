@@ -27,7 +27,8 @@ use crate::{
 pub struct TextSource {
     /// Directory with `config.json` and `model.safetensors` (or shards).
     pub model_dir: PathBuf,
-    /// The `tokenizer.json`.
+    /// The `tokenizer.json`, or a tokenizer directory (`tokenizer.json` or
+    /// `spiece.model` with its configs).
     pub tokenizer: PathBuf,
 }
 

@@ -155,7 +155,9 @@ impl<B: Backend> Cascade<B> {
         let dir = stage1_dir.as_ref();
         let index = model_index(dir)?;
         let text_dir = component(dir, &index, "text_encoder")?;
-        let tokenizer_path = component(dir, &index, "tokenizer")?.join("tokenizer.json");
+        // `tokenizer.json`, or the SentencePiece `spiece.model` the published
+        // repositories ship.
+        let tokenizer_path = component(dir, &index, "tokenizer")?;
         let residency = options.residency;
         let (text, text_report) = text_model::<B>(
             &text_dir,

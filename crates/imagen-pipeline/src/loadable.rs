@@ -93,7 +93,8 @@ impl<T, S> Loadable<T, S> {
 /// checkpoint's tensor index (headers only).
 #[derive(Debug)]
 pub struct TextFiles {
-    /// The `tokenizer.json`.
+    /// The tokenizer: a `tokenizer.json`, or a directory holding one or a
+    /// SentencePiece `spiece.model` (as the published T5 and IF repositories).
     pub tokenizer: PathBuf,
     /// The T5 `config.json`, parsed.
     pub config: T5Config,
@@ -110,7 +111,7 @@ impl<B: Backend> Source<B> for TextFiles {
 
     fn load(&self, device: &B::Device) -> Result<TextEncoder<B>, PipelineError> {
         let model = T5Encoder::load_with(&self.config, &self.checkpoint, self.dtype, device)?;
-        let tokenizer = T5Tokenizer::from_file(&self.tokenizer)?;
+        let tokenizer = read_tokenizer(&self.tokenizer)?;
         Ok(TextEncoder::new(tokenizer, model, device).with_max_length(self.max_length))
     }
 }
@@ -216,6 +217,15 @@ pub(crate) fn open_component<B: Backend>(
     Ok((checkpoint, dtype, report))
 }
 
+/// A tokenizer file, or a tokenizer directory (`tokenizer.json` or `spiece.model`).
+pub(crate) fn read_tokenizer(path: &Path) -> Result<T5Tokenizer, PipelineError> {
+    Ok(if path.is_dir() {
+        T5Tokenizer::from_dir(path)?
+    } else {
+        T5Tokenizer::from_file(path)?
+    })
+}
+
 /// A text encoder from `dir` (T5 `config.json` + weights) and `tokenizer`.
 pub(crate) fn text_model<B: Backend>(
     dir: &Path,
@@ -227,7 +237,7 @@ pub(crate) fn text_model<B: Backend>(
 ) -> Result<(TextModel<B>, ComponentReport), PipelineError> {
     let config_path = dir.join("config.json");
     crate::error::require(&config_path, "the text encoder's config.json")?;
-    crate::error::require(&tokenizer, "the tokenizer's tokenizer.json")?;
+    crate::error::require(&tokenizer, "the tokenizer")?;
     let config = T5Config::from_file(&config_path)?;
     let (checkpoint, dtype, report) =
         open_component::<B>("text_encoder", dir, "model", options, residency, device)?;
@@ -242,7 +252,7 @@ pub(crate) fn text_model<B: Backend>(
         Residency::Resident => Loadable::Resident(Source::<B>::load(&files, device)?),
         Residency::Sequential => {
             // Fail now on a tokenizer that cannot be read, not mid-call.
-            T5Tokenizer::from_file(&files.tokenizer)?;
+            read_tokenizer(&files.tokenizer)?;
             Loadable::OnDemand(files)
         }
     };

@@ -126,6 +126,35 @@ fn copy(from: &Path, to: &Path) -> Result<(), PipelineError> {
     Ok(())
 }
 
+/// Copies a tokenizer (a `tokenizer.json`, or a directory with one or with
+/// `spiece.model` and its configs) into `text_dir`.
+fn copy_tokenizer(from: &Path, text_dir: &Path) -> Result<(), PipelineError> {
+    if !from.is_dir() {
+        return copy(from, &text_dir.join("tokenizer.json"));
+    }
+    let mut copied = false;
+    for name in [
+        "tokenizer.json",
+        "spiece.model",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+    ] {
+        let file = from.join(name);
+        if file.is_file() && (name != "spiece.model" || !from.join("tokenizer.json").is_file()) {
+            copy(&file, &text_dir.join(name))?;
+            copied |= matches!(name, "tokenizer.json" | "spiece.model");
+        }
+    }
+    if copied {
+        Ok(())
+    } else {
+        Err(PipelineError::NotFound {
+            path: from.to_path_buf(),
+            what: "a tokenizer (tokenizer.json or spiece.model) to copy".into(),
+        })
+    }
+}
+
 impl<B: Backend> Cascade<B> {
     /// Loads a cascade saved by [`Cascade::save`] (or written by hand /
     /// by `imagen-train`) from `dir/manifest.json`, everything resident in
@@ -163,7 +192,8 @@ impl<B: Backend> Cascade<B> {
         let t = &manifest.text_encoder;
         let text_dir = inside(dir, &t.dir, "text encoder")?;
         require(&text_dir, "the text encoder directory")?;
-        let tokenizer = text_dir.join("tokenizer.json");
+        // `tokenizer.json`, or `spiece.model` for a cascade saved from IF files.
+        let tokenizer = text_dir.clone();
         let (text, report) = text_model::<B>(
             &text_dir,
             tokenizer.clone(),
@@ -237,7 +267,7 @@ impl<B: Backend> Cascade<B> {
             })?;
         let text_dir = dir.join("text_encoder");
         std::fs::create_dir_all(&text_dir).map_err(io(&text_dir))?;
-        copy(&source.tokenizer, &text_dir.join("tokenizer.json"))?;
+        copy_tokenizer(&source.tokenizer, &text_dir)?;
         copy(
             &source.model_dir.join("config.json"),
             &text_dir.join("config.json"),

@@ -10,7 +10,9 @@
 //!   (`config.json`, `model.safetensors` or shards, `tokenizer.json`).
 //! - [`T5Config`]: `config.json` as it is; [`T5Config::init`] builds a
 //!   [`T5Encoder`], [`T5Encoder::load`] fills it from a checkpoint.
-//! - [`T5Tokenizer`]: fixed-length tokenization with visible truncation.
+//! - [`T5Tokenizer`]: fixed-length tokenization with visible truncation, from
+//!   a `tokenizer.json` or a SentencePiece `spiece.model`
+//!   ([`SentencePieceModel`]), as the DeepFloyd IF repositories ship it.
 //!
 //! Every model type is generic over the burn backend. Run
 //! `cargo run --release --example encode -- --model-dir DIR --prompt "..."`
@@ -43,6 +45,7 @@ mod feed_forward;
 mod norm;
 mod position_bias;
 mod precision;
+mod spiece;
 mod text_encoder;
 mod tokenizer;
 mod weights;
@@ -55,5 +58,6 @@ pub use error::TextError;
 pub use feed_forward::T5FeedForward;
 pub use norm::T5LayerNorm;
 pub use position_bias::{RelativePositionBias, relative_position_bucket};
+pub use spiece::{MAX_EXTRA_IDS, Piece, PieceType, SentencePieceModel, T5SpecialTokens};
 pub use text_encoder::{TextEmbeddings, TextEncoder, batch_tensors};
 pub use tokenizer::{T5Tokenizer, TokenBatch, Truncation};

@@ -44,8 +44,8 @@ impl<B: Backend> TextEncoder<B> {
     /// Default sequence length: 77 tokens, as DeepFloyd IF (Imagen used 128).
     pub const DEFAULT_MAX_LENGTH: usize = 77;
 
-    /// Loads `config.json`, `model.safetensors` (or shards) and `tokenizer.json`
-    /// from `dir`, computing in the backend's default float type.
+    /// Loads `config.json`, `model.safetensors` (or shards) and the tokenizer
+    /// (`tokenizer.json`, or `spiece.model`) from `dir`, computing in the backend's default float type.
     pub fn from_dir(dir: impl AsRef<Path>, device: &B::Device) -> Result<Self, TextError> {
         Self::from_dir_with(dir, &LoadOptions::default(), device)
     }
@@ -70,7 +70,7 @@ impl<B: Backend> TextEncoder<B> {
         device: &B::Device,
     ) -> Result<Self, TextError> {
         let dir = dir.as_ref();
-        let tokenizer = T5Tokenizer::from_file(dir.join("tokenizer.json"))?;
+        let tokenizer = T5Tokenizer::from_dir(dir)?;
         let model = T5Encoder::from_dir_with(dir, options, device)?;
         Ok(Self::new(tokenizer, model, device))
     }

@@ -1,10 +1,12 @@
-//! The T5 tokenizer: a `tokenizer.json`, padded and truncated to a fixed length.
+//! The T5 tokenizer: a `tokenizer.json` or a SentencePiece `spiece.model`,
+//! padded and truncated to a fixed length.
 
 use std::path::Path;
 
 use tokenizers::{PostProcessor, Tokenizer, TruncationDirection};
 
 use crate::TextError;
+use crate::spiece::{SentencePieceModel, T5SpecialTokens};
 
 /// Token ids and masks of a batch, each row exactly `max_length` long.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,12 +41,16 @@ impl std::fmt::Display for Truncation {
     }
 }
 
-/// A Hugging Face `tokenizer.json` used the way transformers' T5 tokenizer is
+/// A Hugging Face T5 tokenizer used the way transformers' T5 tokenizer is
 /// called by text-to-image pipelines: `padding="max_length"`,
 /// `truncation=True`, special tokens (T5's `</s>`) kept.
 ///
+/// Loads a `tokenizer.json` ([`from_file`](Self::from_file)), a SentencePiece
+/// `spiece.model` ([`from_spiece`](Self::from_spiece)), or whichever of the two
+/// a Hugging Face directory has ([`from_dir`](Self::from_dir)).
+///
 /// ```no_run
-/// let tok = imagen_text::T5Tokenizer::from_file("t5/tokenizer.json")?;
+/// let tok = imagen_text::T5Tokenizer::from_dir("IF-I-XL-v1.0/tokenizer")?;
 /// let batch = tok.encode(&["a red circle above a blue square"], 77)?;
 /// assert_eq!(batch.input_ids[0].len(), 77);
 /// # Ok::<(), imagen_text::TextError>(())
@@ -82,6 +88,52 @@ impl T5Tokenizer {
             .with_truncation(None)
             .map_err(|e| err(e.to_string()))?;
         inner.with_padding(None);
+        Ok(Self { inner, pad_id })
+    }
+
+    /// Loads the tokenizer of a Hugging Face directory: `dir/tokenizer.json`
+    /// when it exists, else `dir/spiece.model` with `dir/tokenizer_config.json`
+    /// when that exists (the layout of the DeepFloyd IF and `google/t5-v1_1-*`
+    /// repositories, which ship no `tokenizer.json`).
+    pub fn from_dir(dir: impl AsRef<Path>) -> Result<Self, TextError> {
+        let dir = dir.as_ref();
+        let json = dir.join("tokenizer.json");
+        if json.is_file() {
+            return Self::from_file(json);
+        }
+        let spiece = dir.join("spiece.model");
+        if spiece.is_file() {
+            let config = dir.join("tokenizer_config.json");
+            return Self::from_spiece(&spiece, config.is_file().then_some(config.as_path()));
+        }
+        Err(TextError::Tokenizer {
+            path: dir.to_path_buf(),
+            reason: "the directory has neither `tokenizer.json` nor `spiece.model`".into(),
+        })
+    }
+
+    /// Builds the tokenizer transformers' `T5Tokenizer.from_pretrained` builds
+    /// from a SentencePiece `spiece.model` (see [`SentencePieceModel`]), with
+    /// `extra_ids` sentinels and special tokens from `tokenizer_config`, or
+    /// transformers' defaults (100 sentinels, `</s>`, `<pad>`, `<unk>`) without
+    /// one. The pad id is that of the config's `pad_token`.
+    pub fn from_spiece(
+        spiece_model: impl AsRef<Path>,
+        tokenizer_config: Option<&Path>,
+    ) -> Result<Self, TextError> {
+        let path = spiece_model.as_ref();
+        let special = match tokenizer_config {
+            Some(config) => T5SpecialTokens::from_file(config)?,
+            None => T5SpecialTokens::default(),
+        };
+        let model = SentencePieceModel::from_file(path)?;
+        let inner = model.t5_tokenizer(&special, path)?;
+        let pad_id = inner
+            .token_to_id(&special.pad_token)
+            .ok_or_else(|| TextError::Tokenizer {
+                path: path.to_path_buf(),
+                reason: format!("no id for the pad token {:?}", special.pad_token),
+            })?;
         Ok(Self { inner, pad_id })
     }
 

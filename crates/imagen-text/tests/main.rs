@@ -11,5 +11,6 @@ mod errors;
 mod parity;
 mod precision;
 mod save;
+mod spiece;
 mod text_encoder;
 mod tokenizer;
