@@ -14,6 +14,8 @@ use crate::error::invalid;
 
 /// Converts `[batch, 3, H, W]` in `[-1, 1]` to 8-bit RGB images:
 /// `round(255 * clamp(x / 2 + 0.5, 0, 1))`, as diffusers' `pt_to_pil`.
+/// A NaN or infinite value is an error naming the image and pixel, not a
+/// black pixel.
 pub fn tensor_to_images<B: Backend>(x: Tensor<B, 4>) -> Result<Vec<RgbImage>, PipelineError> {
     let [batch, channels, h, w] = x.dims();
     if channels != 3 {
@@ -27,6 +29,16 @@ pub fn tensor_to_images<B: Backend>(x: Tensor<B, 4>) -> Result<Vec<RgbImage>, Pi
     let values: Vec<f32> = pixels
         .to_vec()
         .map_err(|e| invalid(format!("reading pixels: {e:?}")))?;
+    // NaN would otherwise clamp and cast to a black pixel, silently.
+    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+        let per = h * w * 3;
+        return Err(invalid(format!(
+            "image {} holds a non-finite value (NaN or infinity) at pixel ({}, {}): the sample diverged",
+            i / per,
+            (i % per) / 3 / w,
+            (i % per) / 3 % w
+        )));
+    }
     let per_image = h * w * 3;
     Ok((0..batch)
         .map(|i| {
@@ -147,5 +159,29 @@ mod tests {
         assert_eq!(g.dimensions(), (4, 4));
         assert_eq!(g.get_pixel(3, 0), &image::Rgb([0, 0, 255]));
         assert_eq!(g.get_pixel(3, 3), &image::Rgb([0, 0, 0]));
+    }
+}
+
+#[cfg(test)]
+mod finite_tests {
+    use super::*;
+    use burn_flex::Flex;
+
+    #[test]
+    fn nan_is_an_error_naming_the_pixel_not_a_black_pixel() {
+        let mut values = vec![0.0f32; 2 * 3 * 2 * 3];
+        // Image 1, channel 0, row 1, column 2.
+        values[18 + 5] = f32::NAN;
+        let x = Tensor::<Flex, 4>::from_data(
+            TensorData::new(values, [2, 3, 2, 3]),
+            &Default::default(),
+        );
+        let err = tensor_to_images(x).unwrap_err().to_string();
+        assert!(err.contains("image 1") && err.contains("(1, 2)"), "{err}");
+        let ok = Tensor::<Flex, 4>::zeros([1, 3, 2, 3], &Default::default());
+        assert_eq!(
+            tensor_to_images(ok).unwrap()[0].get_pixel(0, 0).0,
+            [128, 128, 128]
+        );
     }
 }
