@@ -15,7 +15,7 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
 use crate::config::unsupported;
-use crate::timesteps::check_custom;
+use crate::timesteps::{check_custom, numpy_arange};
 use crate::{
     DiffusionError, DiscreteSchedule, NoiseSource, PredictionType, Scheduler, SchedulerConfig,
     StepOutput, Thresholding, TimestepSpacing, VarianceType,
@@ -236,24 +236,17 @@ impl<B: Backend> DpmSolverScheduler<B> {
             }
             TimestepSpacing::Trailing => {
                 // np.arange(last, 0, -num_train / n).round() - 1, with numpy's
-                // float arange: length ceil(last / ratio), values start + i * delta
-                // where delta = (start + step) - start.
+                // float arange: length ceil(last / ratio), values as
+                // `numpy_arange` computes them.
                 let step = -(num_train as f64 / n as f64);
                 let start = last as f64;
                 let len = ((0.0 - start) / step).ceil() as usize;
-                let delta = (start + step) - start;
-                (0..len)
-                    .map(|i| {
-                        let v = match i {
-                            0 => start,
-                            1 => start + step,
-                            _ => start + i as f64 * delta,
-                        };
-                        // diffusers can reach -1 here (a clipped schedule whose
-                        // last value rounds to 0); np.interp then takes
-                        // sigma[0], as timestep 0 does.
-                        (v.round_ties_even() as usize).saturating_sub(1)
-                    })
+                numpy_arange(start, step, len)
+                    .into_iter()
+                    // diffusers can reach -1 here (a clipped schedule whose
+                    // last value rounds to 0); np.interp then takes
+                    // sigma[0], as timestep 0 does.
+                    .map(|v| (v.round_ties_even() as usize).saturating_sub(1))
                     .collect()
             }
         };
