@@ -221,17 +221,15 @@ impl Default for SchedulerConfig {
 
 impl SchedulerConfig {
     /// Reads a diffusers `scheduler_config.json`. Python's bare `-Infinity` /
-    /// `Infinity` / `NaN` tokens are accepted.
+    /// `Infinity` / `NaN` tokens are accepted; the same words inside strings
+    /// (keys or values) are left as they are.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, DiffusionError> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|source| DiffusionError::Io {
             path: path.to_path_buf(),
             source,
         })?;
-        let text = text
-            .replace("-Infinity", "\"-inf\"")
-            .replace("Infinity", "\"inf\"")
-            .replace("NaN", "\"nan\"");
+        let text = quote_python_constants(&text);
         let cfg: Self = serde_json::from_str(&text).map_err(|source| DiffusionError::Config {
             path: path.to_path_buf(),
             source,
@@ -271,6 +269,43 @@ impl SchedulerConfig {
             ),
         })
     }
+}
+
+/// Rewrites Python's bare `-Infinity`, `Infinity` and `NaN` (which its
+/// `json` module writes and JSON lacks) to the strings `"-inf"`, `"inf"`,
+/// `"nan"` that [`lenient_f64`] reads. Only tokens outside JSON strings are
+/// touched: a scanner follows string literals (and their backslash escapes),
+/// so a key or value that merely contains those words is left alone.
+fn quote_python_constants(text: &str) -> String {
+    const TOKENS: [(&str, &str); 3] = [
+        ("-Infinity", "\"-inf\""),
+        ("Infinity", "\"inf\""),
+        ("NaN", "\"nan\""),
+    ];
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+        } else if let Some((token, quoted)) = TOKENS.iter().find(|(t, _)| rest.starts_with(t)) {
+            out.push_str(quoted);
+            rest = &rest[token.len()..];
+            continue;
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
 }
 
 pub(crate) fn unsupported(field: &'static str, value: &str, reason: &str) -> DiffusionError {
