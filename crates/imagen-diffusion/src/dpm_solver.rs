@@ -195,7 +195,8 @@ impl<B: Backend> DpmSolverScheduler<B> {
     /// Visits `n` timesteps spaced by the config's `timestep_spacing`, as
     /// DPM-Solver spaces them (which is not DDPM's spacing: `linspace` and
     /// `leading` use `n + 1` points and drop the last, and all three stop at
-    /// the last timestep whose log-SNR is above `lambda_min_clipped`).
+    /// the last timestep whose log-SNR is above `lambda_min_clipped`). A
+    /// leading `steps_offset` of `num_train_timesteps` or more is an error.
     pub fn set_timesteps(&mut self, n: usize) -> Result<(), DiffusionError> {
         let num_train = self.schedule.len();
         if n == 0 || n > num_train {
@@ -228,6 +229,13 @@ impl<B: Backend> DpmSolverScheduler<B> {
             }
             TimestepSpacing::Leading => {
                 // (np.arange(0, n + 1) * (last // (n + 1)))[::-1][:-1] + steps_offset
+                if self.steps_offset >= num_train {
+                    return Err(unsupported(
+                        "steps_offset",
+                        &self.steps_offset.to_string(),
+                        &format!("must be below num_train_timesteps = {num_train}"),
+                    ));
+                }
                 let ratio = last / (n + 1);
                 (1..=n)
                     .rev()
