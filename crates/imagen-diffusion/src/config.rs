@@ -221,17 +221,15 @@ impl Default for SchedulerConfig {
 
 impl SchedulerConfig {
     /// Reads a diffusers `scheduler_config.json`. Python's bare `-Infinity` /
-    /// `Infinity` / `NaN` tokens are accepted.
+    /// `Infinity` / `NaN` tokens are accepted; the same words inside strings
+    /// (keys or values) are left as they are.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, DiffusionError> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|source| DiffusionError::Io {
             path: path.to_path_buf(),
             source,
         })?;
-        let text = text
-            .replace("-Infinity", "\"-inf\"")
-            .replace("Infinity", "\"inf\"")
-            .replace("NaN", "\"nan\"");
+        let text = quote_python_constants(&text);
         let cfg: Self = serde_json::from_str(&text).map_err(|source| DiffusionError::Config {
             path: path.to_path_buf(),
             source,
@@ -240,6 +238,15 @@ impl SchedulerConfig {
     }
 
     /// The training noise tables.
+    ///
+    /// Checked so that every sampler's coefficients are finite: at most
+    /// [`MAX_TRAIN_TIMESTEPS`] timesteps; every beta (given, or the linear
+    /// schedules' `beta_start` and `beta_end`) finite and strictly between 0
+    /// and 1 in f32 (a beta of 0 makes `1 - alpha_bar` vanish and the DDPM
+    /// posterior divide by it; 1 or more zeroes or flips `alpha_bar`); and
+    /// `alphas_cumprod` never below f32's smallest normal number, where
+    /// DPM-Solver's `sqrt((1 - alpha_bar) / alpha_bar)` would overflow.
+    /// diffusers checks none of this.
     pub fn schedule(&self) -> Result<DiscreteSchedule, DiffusionError> {
         if self.rescale_betas_zero_snr {
             return Err(unsupported(
@@ -248,29 +255,119 @@ impl SchedulerConfig {
                 "only false is supported",
             ));
         }
-        if self.num_train_timesteps == 0 {
-            return Err(unsupported("num_train_timesteps", "0", "must be positive"));
+        let n = self.num_train_timesteps;
+        if n == 0 || n > MAX_TRAIN_TIMESTEPS {
+            return Err(unsupported(
+                "num_train_timesteps",
+                &n.to_string(),
+                &format!("must be in 1..={MAX_TRAIN_TIMESTEPS}"),
+            ));
         }
-        Ok(match &self.trained_betas {
-            Some(b) if b.len() != self.num_train_timesteps => {
+        let in_range = |b: f32| b > 0.0 && b < 1.0;
+        let (schedule, field) = match &self.trained_betas {
+            Some(b) if b.len() != n => {
                 return Err(unsupported(
                     "trained_betas",
                     &format!("{} values", b.len()),
-                    &format!(
-                        "expected num_train_timesteps = {}",
-                        self.num_train_timesteps
-                    ),
+                    &format!("expected num_train_timesteps = {n}"),
                 ));
             }
-            Some(b) => DiscreteSchedule::from_betas(b.iter().map(|&v| v as f32).collect()),
-            None => DiscreteSchedule::new(
-                self.beta_schedule,
-                self.num_train_timesteps,
-                self.beta_start,
-                self.beta_end,
-            ),
-        })
+            Some(b) => {
+                let betas: Vec<f32> = b.iter().map(|&v| v as f32).collect();
+                if let Some(i) = betas.iter().position(|&v| !in_range(v)) {
+                    return Err(unsupported(
+                        "trained_betas",
+                        &format!("[{i}] = {}", b[i]),
+                        "every beta must be finite and in (0, 1) (as f32)",
+                    ));
+                }
+                (DiscreteSchedule::from_betas(betas), "trained_betas")
+            }
+            None => {
+                if self.beta_schedule != BetaSchedule::SquaredCosCapV2 {
+                    for (field, v) in [("beta_start", self.beta_start), ("beta_end", self.beta_end)]
+                    {
+                        if !in_range(v as f32) {
+                            return Err(unsupported(
+                                field,
+                                &v.to_string(),
+                                "must be finite and in (0, 1) (as f32)",
+                            ));
+                        }
+                    }
+                }
+                let schedule =
+                    DiscreteSchedule::new(self.beta_schedule, n, self.beta_start, self.beta_end);
+                // Linear interpolation between two betas in (0, 1) stays
+                // there; this guards rounding at the ends.
+                if let Some(i) = schedule.betas.iter().position(|&v| !in_range(v)) {
+                    return Err(unsupported(
+                        "beta_schedule",
+                        &format!("{:?}", self.beta_schedule),
+                        &format!("gives beta[{i}] = {} outside (0, 1)", schedule.betas[i]),
+                    ));
+                }
+                let field = if self.beta_schedule == BetaSchedule::SquaredCosCapV2 {
+                    "beta_schedule"
+                } else if self.beta_end >= self.beta_start {
+                    "beta_end"
+                } else {
+                    "beta_start"
+                };
+                (schedule, field)
+            }
+        };
+        if let Some(i) = schedule.alphas_cumprod.iter().position(|&a| !a.is_normal()) {
+            return Err(unsupported(
+                field,
+                &format!("alphas_cumprod[{i}] = {}", schedule.alphas_cumprod[i]),
+                "the betas drive alphas_cumprod below f32's smallest normal number",
+            ));
+        }
+        Ok(schedule)
     }
+}
+
+/// The most training timesteps [`SchedulerConfig::schedule`] accepts: the
+/// tables are built eagerly (about 12 bytes a timestep per scheduler), so
+/// this bounds what a config file can make a scheduler allocate.
+pub const MAX_TRAIN_TIMESTEPS: usize = 1 << 20;
+
+/// Rewrites Python's bare `-Infinity`, `Infinity` and `NaN` (which its
+/// `json` module writes and JSON lacks) to the strings `"-inf"`, `"inf"`,
+/// `"nan"` that [`lenient_f64`] reads. Only tokens outside JSON strings are
+/// touched: a scanner follows string literals (and their backslash escapes),
+/// so a key or value that merely contains those words is left alone.
+fn quote_python_constants(text: &str) -> String {
+    const TOKENS: [(&str, &str); 3] = [
+        ("-Infinity", "\"-inf\""),
+        ("Infinity", "\"inf\""),
+        ("NaN", "\"nan\""),
+    ];
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+        } else if let Some((token, quoted)) = TOKENS.iter().find(|(t, _)| rest.starts_with(t)) {
+            out.push_str(quoted);
+            rest = &rest[token.len()..];
+            continue;
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
 }
 
 pub(crate) fn unsupported(field: &'static str, value: &str, reason: &str) -> DiffusionError {

@@ -170,7 +170,11 @@ impl DdimScheduler {
         let beta_prod_t_prev = 1.0 - alpha_prod_t_prev;
         let variance = (beta_prod_t_prev / beta_prod_t) * (1.0 - alpha_prod_t / alpha_prod_t_prev);
         let std_dev_t = (self.eta as f32) * variance.sqrt();
-        let direction = eps * f64::from((1.0 - alpha_prod_t_prev - std_dev_t * std_dev_t).sqrt());
+        // (1 - ᾱ_prev - σ²) is >= 0 in exact arithmetic but can round below
+        // 0 in f32 at eta = 1 where ᾱ_t is tiny (diffusers then gives NaN);
+        // clamping changes nothing where it is >= 0.
+        let direction_scale = (1.0 - alpha_prod_t_prev - std_dev_t * std_dev_t).max(0.0);
+        let direction = eps * f64::from(direction_scale.sqrt());
         let mut prev_sample = x0.clone() * f64::from(alpha_prod_t_prev.sqrt()) + direction;
         if self.eta > 0.0 {
             let z = noise.gaussian(dims, &prev_sample.device());

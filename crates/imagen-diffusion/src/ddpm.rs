@@ -26,7 +26,7 @@ pub(crate) fn thresholding_of(
                 "must be in [0, 1]",
             ));
         }
-        if config.sample_max_value < 1.0 {
+        if config.sample_max_value.is_nan() || config.sample_max_value < 1.0 {
             return Err(unsupported(
                 "sample_max_value",
                 &config.sample_max_value.to_string(),
@@ -38,6 +38,14 @@ pub(crate) fn thresholding_of(
             max: config.sample_max_value,
         }
     } else if has_clip_sample && config.clip_sample.unwrap_or(true) {
+        // A NaN or negative bound would reach a clamp with min > max.
+        if config.clip_sample_range.is_nan() || config.clip_sample_range <= 0.0 {
+            return Err(unsupported(
+                "clip_sample_range",
+                &config.clip_sample_range.to_string(),
+                "must be > 0",
+            ));
+        }
         Thresholding::Static {
             range: config.clip_sample_range,
         }

@@ -15,7 +15,7 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
 use crate::config::unsupported;
-use crate::timesteps::check_custom;
+use crate::timesteps::{check_custom, numpy_arange};
 use crate::{
     DiffusionError, DiscreteSchedule, NoiseSource, PredictionType, Scheduler, SchedulerConfig,
     StepOutput, Thresholding, TimestepSpacing, VarianceType,
@@ -195,7 +195,8 @@ impl<B: Backend> DpmSolverScheduler<B> {
     /// Visits `n` timesteps spaced by the config's `timestep_spacing`, as
     /// DPM-Solver spaces them (which is not DDPM's spacing: `linspace` and
     /// `leading` use `n + 1` points and drop the last, and all three stop at
-    /// the last timestep whose log-SNR is above `lambda_min_clipped`).
+    /// the last timestep whose log-SNR is above `lambda_min_clipped`). A
+    /// leading `steps_offset` of `num_train_timesteps` or more is an error.
     pub fn set_timesteps(&mut self, n: usize) -> Result<(), DiffusionError> {
         let num_train = self.schedule.len();
         if n == 0 || n > num_train {
@@ -228,6 +229,13 @@ impl<B: Backend> DpmSolverScheduler<B> {
             }
             TimestepSpacing::Leading => {
                 // (np.arange(0, n + 1) * (last // (n + 1)))[::-1][:-1] + steps_offset
+                if self.steps_offset >= num_train {
+                    return Err(unsupported(
+                        "steps_offset",
+                        &self.steps_offset.to_string(),
+                        &format!("must be below num_train_timesteps = {num_train}"),
+                    ));
+                }
                 let ratio = last / (n + 1);
                 (1..=n)
                     .rev()
@@ -236,24 +244,17 @@ impl<B: Backend> DpmSolverScheduler<B> {
             }
             TimestepSpacing::Trailing => {
                 // np.arange(last, 0, -num_train / n).round() - 1, with numpy's
-                // float arange: length ceil(last / ratio), values start + i * delta
-                // where delta = (start + step) - start.
+                // float arange: length ceil(last / ratio), values as
+                // `numpy_arange` computes them.
                 let step = -(num_train as f64 / n as f64);
                 let start = last as f64;
                 let len = ((0.0 - start) / step).ceil() as usize;
-                let delta = (start + step) - start;
-                (0..len)
-                    .map(|i| {
-                        let v = match i {
-                            0 => start,
-                            1 => start + step,
-                            _ => start + i as f64 * delta,
-                        };
-                        // diffusers can reach -1 here (a clipped schedule whose
-                        // last value rounds to 0); np.interp then takes
-                        // sigma[0], as timestep 0 does.
-                        (v.round_ties_even() as usize).saturating_sub(1)
-                    })
+                numpy_arange(start, step, len)
+                    .into_iter()
+                    // diffusers can reach -1 here (a clipped schedule whose
+                    // last value rounds to 0); np.interp then takes
+                    // sigma[0], as timestep 0 does.
+                    .map(|v| (v.round_ties_even() as usize).saturating_sub(1))
                     .collect()
             }
         };

@@ -50,7 +50,9 @@ mod thresholding;
 mod timesteps;
 mod vlb;
 
-pub use config::{PredictionType, SchedulerConfig, TimestepSpacing, VarianceType};
+pub use config::{
+    MAX_TRAIN_TIMESTEPS, PredictionType, SchedulerConfig, TimestepSpacing, VarianceType,
+};
 pub use ddim::DdimScheduler;
 pub use ddpm::{DdpmScheduler, learned_range_log_variance};
 pub use dpm_solver::DpmSolverScheduler;

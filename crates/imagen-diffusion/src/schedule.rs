@@ -107,8 +107,12 @@ impl DiscreteSchedule {
 }
 
 impl Schedule for DiscreteSchedule {
-    /// `t` is a timestep index (rounded to the nearest one).
+    /// `t` is a timestep index (rounded to the nearest one); NaN for an
+    /// empty schedule.
     fn log_snr(&self, t: f64) -> f64 {
+        if self.is_empty() {
+            return f64::NAN;
+        }
         let i = (t.round().max(0.0) as usize).min(self.len() - 1);
         let a = f64::from(self.alphas_cumprod[i]);
         (a / (1.0 - a)).ln()
@@ -118,8 +122,8 @@ impl Schedule for DiscreteSchedule {
 /// `torch.linspace(a, b, n, dtype=torch.float32)` on the CPU, bit for bit:
 /// the first half counts up from `a`, the second half down from `b`.
 fn torch_linspace_f32(a: f32, b: f32, n: usize) -> Vec<f32> {
-    if n == 1 {
-        return vec![a];
+    if n <= 1 {
+        return vec![a; n];
     }
     let step = (b - a) / (n - 1) as f32;
     let half = n / 2;

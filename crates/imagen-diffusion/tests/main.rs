@@ -7,6 +7,7 @@
 
 mod common;
 
+mod config;
 mod ddim;
 mod ddpm;
 mod dpm_solver;

@@ -69,3 +69,75 @@ fn if_lists_match_diffusers() {
             .contains("smart42")
     );
 }
+
+/// Issue 39: every `n` in `1..=T` under every spacing gives `n` strictly
+/// descending timesteps below `T` (trailing used to emit an extra `0 - 1`,
+/// which underflowed, for n = 19, 38, 61, ...).
+#[test]
+fn spaced_timesteps_are_n_strictly_descending_for_every_n() {
+    for train in [1usize, 2, 3, 7, 10, 999, 1000, 1001, 4000] {
+        for (kind, offsets) in [
+            (TimestepSpacing::Leading, &[0usize, 1][..]),
+            (TimestepSpacing::Trailing, &[0][..]),
+            (TimestepSpacing::Linspace, &[0][..]),
+        ] {
+            // An offset is meaningful for leading spacing only, and below T.
+            for &offset in offsets.iter().filter(|&&o| o < train) {
+                for n in 1..=train {
+                    let ts = spaced_timesteps(kind, train, n, offset).unwrap();
+                    assert_eq!(ts.len(), n, "{kind:?} T={train} n={n} offset={offset}");
+                    assert!(ts[0] < train, "{kind:?} T={train} n={n}: {ts:?}");
+                    assert!(
+                        ts.windows(2).all(|w| w[0] > w[1]),
+                        "{kind:?} T={train} n={n} offset={offset}: {ts:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// 64-bit FNV-1a over the i64 little-endian bytes of `values`.
+fn fnv1a(mut h: u64, values: &[usize]) -> u64 {
+    for &v in values {
+        for b in (v as i64).to_le_bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// Issue 39: for every n where diffusers' DDPM / DDIM list is well defined
+/// (n strictly descending values in `[0, T)`), ours is identical: a digest of
+/// all of them recorded by `fixtures/spacing_all_n.py`.
+#[test]
+fn spaced_timesteps_match_diffusers_for_every_well_defined_n() {
+    let fixture = json("spacing_all_n.json");
+    let train = fixture["num_train_timesteps"].as_u64().unwrap() as usize;
+    for case in fixture["cases"].as_array().unwrap() {
+        let kind: TimestepSpacing =
+            serde_json::from_value(case["timestep_spacing"].clone()).unwrap();
+        let offset = case["steps_offset"].as_u64().unwrap() as usize;
+        let ill: Vec<usize> = serde_json::from_value(case["ill_defined_n"].clone()).unwrap();
+        let mut h = 0xcbf2_9ce4_8422_2325u64;
+        for n in (1..=train).filter(|n| !ill.contains(n)) {
+            h = fnv1a(h, &spaced_timesteps(kind, train, n, offset).unwrap());
+        }
+        assert_eq!(
+            format!("{h:016x}"),
+            case["fnv1a"].as_str().unwrap(),
+            "{kind:?} offset={offset}"
+        );
+    }
+}
+
+/// A leading `steps_offset` that would put every timestep out of range is a
+/// typed error, not an overflow.
+#[test]
+fn leading_steps_offset_beyond_the_schedule_is_an_error() {
+    for offset in [1000, usize::MAX] {
+        let err = spaced_timesteps(TimestepSpacing::Leading, 1000, 10, offset).unwrap_err();
+        assert!(err.to_string().contains("steps_offset"), "{err}");
+    }
+}
