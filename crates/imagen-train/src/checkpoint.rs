@@ -63,13 +63,37 @@ pub fn latest_checkpoint(dir: impl AsRef<Path>) -> Option<PathBuf> {
     checkpoint_dirs(dir.as_ref()).pop().map(|(_, p)| p)
 }
 
-/// Parameter id → module path of every float parameter.
-fn paths<B: Backend, M: ModuleSnapshot<B>>(module: &M) -> HashMap<ParamId, (String, usize)> {
+/// Parameter id → module path and shape of every float parameter.
+fn paths<B: Backend, M: ModuleSnapshot<B>>(module: &M) -> HashMap<ParamId, (String, Vec<usize>)> {
     module
         .collect(None, None, false)
         .into_iter()
-        .filter_map(|s| Some((s.tensor_id?, (s.full_path(), s.shape.len()))))
+        .filter_map(|s| Some((s.tensor_id?, (s.full_path(), s.shape.to_vec()))))
         .collect()
+}
+
+/// Reads the AdamW moment `key` of `parameter` from `moments` (the file
+/// `path`), refusing one whose shape is not the parameter's: a moment of
+/// another rank would panic in `Tensor::from_data`, one of another shape
+/// would break (or silently mis-scale) the next update.
+fn read_moment(
+    moments: &Checkpoint,
+    path: &Path,
+    parameter: &str,
+    key: String,
+    shape: &[usize],
+) -> Result<TensorData, TrainError> {
+    let data = moments.read(&key, burn::tensor::DType::F32)?;
+    if data.shape.as_slice() != shape {
+        return Err(TrainError::OptimizerState {
+            path: path.to_path_buf(),
+            parameter: parameter.to_string(),
+            key,
+            found: data.shape.to_vec(),
+            expected: shape.to_vec(),
+        });
+    }
+    Ok(data)
 }
 
 fn state_parts<B: AutodiffBackend, const D: usize>(
@@ -145,10 +169,10 @@ impl<B: AutodiffBackend> Trainer<B> {
         let mut adam_time = HashMap::new();
         let mut tensors: Vec<(String, TensorData)> = Vec::new();
         for (id, record) in self.optim.to_record() {
-            let Some((path, rank)) = ids.get(&id) else {
+            let Some((path, shape)) = ids.get(&id) else {
                 continue;
             };
-            let (time, m1, m2) = match rank {
+            let (time, m1, m2) = match shape.len() {
                 1 => state_parts::<B, 1>(record),
                 2 => state_parts::<B, 2>(record),
                 3 => state_parts::<B, 3>(record),
@@ -190,6 +214,10 @@ impl<B: AutodiffBackend> Trainer<B> {
     /// checkpoint whose config differs, naming the setting, except for the
     /// learning-rate schedule ([`SCHEDULE_FIELDS`]): a continued run may be
     /// made longer or decay differently, and picks up at the saved step.
+    /// Also refuses, with typed errors naming the files, a checkpoint whose
+    /// `state.json` U-Net config differs from `model/config.json` or
+    /// `ema/config.json`, and an optimiser moment whose shape is not its
+    /// parameter's.
     pub fn resume(
         checkpoint: impl AsRef<Path>,
         config: TrainConfig,
@@ -220,6 +248,27 @@ impl<B: AutodiffBackend> Trainer<B> {
                 current,
             });
         }
+        // The trainer keeps state.json's U-Net config (and writes it into
+        // the next checkpoint); the weights come with model/config.json and
+        // ema/config.json. All three must agree.
+        for part in ["model", "ema"] {
+            let config_path = dir.join(part).join("config.json");
+            let on_disk = UNetConfig::from_file(&config_path)?;
+            if on_disk != state.unet_config {
+                let (field, a_value, b_value) = first_difference(
+                    &serde_json::to_value(&state.unet_config).expect("serializable"),
+                    &serde_json::to_value(&on_disk).expect("serializable"),
+                )
+                .unwrap_or_else(|| ("unet_config".into(), String::new(), String::new()));
+                return Err(TrainError::InconsistentCheckpoint {
+                    a: state_path,
+                    b: config_path,
+                    field,
+                    a_value,
+                    b_value,
+                });
+            }
+        }
         let unet = UNet::<B>::from_dir(dir.join("model"), device)?;
         let ema = unet.valid().load_checkpoint(&Checkpoint::open_dir(
             dir.join("ema"),
@@ -230,18 +279,24 @@ impl<B: AutodiffBackend> Trainer<B> {
         let moments = Checkpoint::open(&optim_path)?;
         let mut records: <OptimizerAdaptor<AdamW, UNet<B>, B> as Optimizer<UNet<B>, B>>::Record =
             Default::default();
-        for (id, (path, rank)) in paths(&unet) {
+        for (id, (path, shape)) in paths(&unet) {
             let Some(&time) = state.adam_time.get(&path) else {
                 continue;
             };
-            let m1 = moments.read(&format!("{path}.moment_1"), burn::tensor::DType::F32)?;
-            let m2 = moments.read(&format!("{path}.moment_2"), burn::tensor::DType::F32)?;
+            let moment =
+                |k: &str| read_moment(&moments, &optim_path, &path, format!("{path}.{k}"), &shape);
+            let (m1, m2) = (moment("moment_1")?, moment("moment_2")?);
             let d = device;
-            let record = match rank {
+            let record = match shape.len() {
                 1 => record_from::<B, 1>(time, m1, m2, d),
                 2 => record_from::<B, 2>(time, m1, m2, d),
                 3 => record_from::<B, 3>(time, m1, m2, d),
-                _ => record_from::<B, 4>(time, m1, m2, d),
+                4 => record_from::<B, 4>(time, m1, m2, d),
+                rank => {
+                    return Err(TrainError::InvalidConfig(format!(
+                        "parameter `{path}` has rank {rank}; optimiser state of ranks 1 to 4 only"
+                    )));
+                }
             };
             records.insert(id, record);
         }
