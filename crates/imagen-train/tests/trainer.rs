@@ -291,3 +291,89 @@ fn a_state_whose_unet_config_differs_from_the_model_is_refused() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+fn step_dirs(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Issue 39: after a crash, resume finds the newest complete checkpoint: a
+/// stale `.step-*.tmp` folder, a checkpoint missing its state file and one
+/// missing its optimiser state are skipped, and saving or resuming removes
+/// the stale temporary folders.
+#[test]
+fn incomplete_checkpoints_are_skipped_and_stale_temporaries_cleaned() {
+    let (b, null) = batch::<B>(9);
+    let dir = temp("complete");
+    let mut t = trainer(config(StageKind::Base));
+    t.train_step(std::slice::from_ref(&b), &null).unwrap();
+    let good = t.save(&dir, 4, 3).unwrap();
+    // A crash while writing step 5's temporary folder.
+    std::fs::create_dir_all(dir.join(".step-00000005.tmp/model")).unwrap();
+    // A later checkpoint that lost its state file, one that lost its
+    // optimiser state.
+    for (step, lost) in [(7, "state.json"), (8, "optimizer.safetensors")] {
+        let copy = dir.join(format!("step-{step:08}"));
+        std::fs::create_dir_all(copy.join("model")).unwrap();
+        std::fs::create_dir_all(copy.join("ema")).unwrap();
+        for f in [
+            "state.json",
+            "optimizer.safetensors",
+            "model/config.json",
+            "model/diffusion_pytorch_model.safetensors",
+            "ema/config.json",
+            "ema/diffusion_pytorch_model.safetensors",
+        ] {
+            if f != lost {
+                std::fs::copy(good.join(f), copy.join(f)).unwrap();
+            }
+        }
+    }
+    assert_eq!(latest_checkpoint(&dir).unwrap(), good);
+    let (mut resumed, position) =
+        Trainer::<B>::resume(&good, config(StageKind::Base), &Default::default()).unwrap();
+    assert_eq!(position, 4);
+    assert!(
+        !dir.join(".step-00000005.tmp").exists(),
+        "resume left {:?}",
+        step_dirs(&dir)
+    );
+    std::fs::create_dir_all(dir.join(".step-00000006.tmp")).unwrap();
+    resumed.train_step(std::slice::from_ref(&b), &null).unwrap();
+    let next = resumed.save(&dir, 8, 3).unwrap();
+    assert!(
+        step_dirs(&dir).iter().all(|n| !n.ends_with(".tmp")),
+        "save left {:?}",
+        step_dirs(&dir)
+    );
+    assert_eq!(latest_checkpoint(&dir).unwrap(), next);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Issue 39: after resuming from an earlier checkpoint, the checkpoint just
+/// written is the newest (resume picks it) and pruning never deletes it,
+/// even when checkpoints of higher steps (from the abandoned run) exist.
+#[test]
+fn pruning_after_resuming_from_an_earlier_step_keeps_the_new_checkpoint() {
+    let (b, null) = batch::<B>(10);
+    let dir = temp("prune");
+    let mut t = trainer(config(StageKind::Base));
+    let mut saved = Vec::new();
+    for _ in 0..3 {
+        t.train_step(std::slice::from_ref(&b), &null).unwrap();
+        saved.push(t.save(&dir, 0, 3).unwrap());
+    }
+    // Back to step 1, then on to step 2 and 3 again; keep one checkpoint.
+    let (mut resumed, _) =
+        Trainer::<B>::resume(&saved[0], config(StageKind::Base), &Default::default()).unwrap();
+    resumed.train_step(std::slice::from_ref(&b), &null).unwrap();
+    let written = resumed.save(&dir, 0, 1).unwrap();
+    assert!(written.join("state.json").exists(), "{:?}", step_dirs(&dir));
+    assert_eq!(latest_checkpoint(&dir).unwrap(), written);
+    assert_eq!(step_dirs(&dir), ["step-00000002"]);
+    std::fs::remove_dir_all(&dir).ok();
+}
