@@ -62,6 +62,15 @@ pub enum TrainError {
         /// The optimiser step.
         step: usize,
     },
+    /// The gradients became NaN or infinite while the loss was finite; the
+    /// step was not taken (weights, optimiser state and EMA unchanged).
+    #[error("gradient norm is {norm} at step {step}: step not taken, weights unchanged")]
+    NonFiniteGradients {
+        /// The optimiser step.
+        step: usize,
+        /// The global gradient L2 norm.
+        norm: f64,
+    },
     /// A data-parallel collective operation failed (burn-collective).
     #[error("collective {operation} failed for peer {peer}: {message}")]
     Collective {
