@@ -22,6 +22,37 @@ pub enum TrainError {
         /// Its value now.
         current: String,
     },
+    /// An optimiser moment in a checkpoint does not fit its parameter.
+    #[error(
+        "`{path}`: `{key}` has shape {found:?}, but parameter `{parameter}` has shape {expected:?}"
+    )]
+    OptimizerState {
+        /// The optimiser state file.
+        path: PathBuf,
+        /// The parameter's module path.
+        parameter: String,
+        /// The tensor's key in the file.
+        key: String,
+        /// Its shape in the file.
+        found: Vec<usize>,
+        /// The parameter's shape.
+        expected: Vec<usize>,
+    },
+    /// Two files of one checkpoint disagree (e.g. `state.json`'s U-Net
+    /// config and `model/config.json`).
+    #[error("checkpoint files disagree on {field}: {a_value} in `{a}`, {b_value} in `{b}`")]
+    InconsistentCheckpoint {
+        /// The first file.
+        a: PathBuf,
+        /// The second file.
+        b: PathBuf,
+        /// The first differing setting.
+        field: String,
+        /// Its value in `a`.
+        a_value: String,
+        /// Its value in `b`.
+        b_value: String,
+    },
     /// No checkpoint to resume from.
     #[error("no checkpoint in `{0}`")]
     NoCheckpoint(PathBuf),
@@ -30,6 +61,15 @@ pub enum TrainError {
     NonFinite {
         /// The optimiser step.
         step: usize,
+    },
+    /// The gradients became NaN or infinite while the loss was finite; the
+    /// step was not taken (weights, optimiser state and EMA unchanged).
+    #[error("gradient norm is {norm} at step {step}: step not taken, weights unchanged")]
+    NonFiniteGradients {
+        /// The optimiser step.
+        step: usize,
+        /// The global gradient L2 norm.
+        norm: f64,
     },
     /// A data-parallel collective operation failed (burn-collective).
     #[error("collective {operation} failed for peer {peer}: {message}")]

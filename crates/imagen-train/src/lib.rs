@@ -32,7 +32,7 @@ pub use config::{LrSchedule, StageKind, TrainConfig, TrainObjective};
 pub use error::TrainError;
 pub use objective::{NullText, StageLoss, TrainBatch, degrade, drop_mask, stage_loss};
 #[cfg(feature = "collective")]
-pub use parallel::{DataParallel, serve_orchestrator};
+pub use parallel::{DataParallel, serve_orchestrator, serve_orchestrator_on};
 pub use params::{clip_grad_norm, ema_update, materialize};
 pub use timesteps::TimestepSampling;
 pub use trainer::{LOG_SNR_EDGES, SnrBucket, StepReport, Trainer};

@@ -4,6 +4,7 @@
 //! local level, across processes and machines at its global level) before the
 //! identical optimiser step every peer then takes.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::str::FromStr;
 
 use burn::collective::{self, CollectiveConfig, PeerId, ReduceOperation};
@@ -24,14 +25,23 @@ use crate::TrainError;
 /// follows the same trajectory as one device accumulating `P * k`
 /// micro-batches (up to float summation order).
 ///
+/// Across nodes, burn-collective's endpoints (the orchestrator and each
+/// node's tensor data service) are unauthenticated WebSocket servers that
+/// accept tensors from whoever connects: they listen on the interface the
+/// addresses name, never on every interface by default, and must only be
+/// reachable by the peers (`docs/training.md`, "Trust model").
+///
 /// ```
 /// use imagen_train::DataParallel;
 /// // Device 1 of 2 in this process.
 /// let p = DataParallel::local(1, 2);
 /// assert_eq!((p.rank, p.world_size), (1, 2));
-/// // Device 0 of 2 on node 1 of 2: global rank 2 of 4.
-/// let q = DataParallel::multi_node(1, 2, 0, 2, "ws://head:3000", "ws://node1:3001", 3001).unwrap();
+/// // Device 0 of 2 on node 1 of 2: global rank 2 of 4. Its data service
+/// // will listen on 10.0.0.2 only.
+/// let q = DataParallel::multi_node(1, 2, 0, 2, "ws://10.0.0.1:3000", "ws://10.0.0.2:3001", 3001)
+///     .unwrap();
 /// assert_eq!((q.rank, q.world_size), (2, 4));
+/// assert_eq!(q.data_bind_host(), Some("10.0.0.2".parse().unwrap()));
 /// ```
 #[derive(Debug, Clone)]
 pub struct DataParallel {
@@ -60,9 +70,17 @@ impl DataParallel {
     }
 
     /// Device `device` of `devices` on node `node` of `nodes`. Every node
-    /// reaches the global orchestrator (see [`serve_orchestrator`]) at
+    /// reaches the global orchestrator (see [`serve_orchestrator_on`]) at
     /// `orchestrator` (`ws://host:port`) and serves its tensors to the
     /// other nodes at `node_address` (`ws://this-host:data_port`).
+    ///
+    /// The data service listens on `data_port` of the interface
+    /// `node_address` names, not on every interface: an IP address as
+    /// given, `localhost` as 127.0.0.1, another name resolved here to its
+    /// first non-loopback address. A name that resolves only to loopback
+    /// here (as `$(hostname)` does on some distributions, 127.0.1.1) is an
+    /// error, since the other nodes could not reach it; give the IP, or
+    /// pick the interface with [`DataParallel::with_data_bind_host`].
     pub fn multi_node(
         node: usize,
         nodes: usize,
@@ -90,8 +108,24 @@ impl DataParallel {
                 .with_num_nodes(nodes as u32)
                 .with_global_address(address(orchestrator)?)
                 .with_node_address(address(node_address)?)
-                .with_data_service_port(data_port),
+                .with_data_service_port(data_port)
+                .with_data_service_host(bind_host(node_address)?),
         })
+    }
+
+    /// Serves this node's tensors on `host` instead of the interface
+    /// [`DataParallel::multi_node`] derived from the node address (e.g. the
+    /// private interface behind a NAT; `0.0.0.0` for every interface, which
+    /// exposes the unauthenticated service to whoever reaches the machine).
+    pub fn with_data_bind_host(mut self, host: IpAddr) -> Self {
+        self.collective = self.collective.with_data_service_host(host);
+        self
+    }
+
+    /// The interface this node's tensor data service listens on (`None`
+    /// for a single-node run, which serves nothing).
+    pub fn data_bind_host(&self) -> Option<IpAddr> {
+        self.collective.data_service_host()
     }
 
     /// Checks the rank and the collective config.
@@ -135,6 +169,20 @@ impl DataParallel {
         device: &B::Device,
     ) -> Result<(), TrainError> {
         self.validate()?;
+        // burn-collective only logs a data service that fails to bind, and
+        // the run then waits for it forever: refuse an address that is not
+        // this machine's. (In use is fine: another device of this node may
+        // already serve on it.)
+        if let (Some(host), Some(port)) = (
+            self.collective.data_service_host(),
+            self.collective.data_service_port(),
+        ) && let Err(e) = std::net::TcpListener::bind((host, port))
+            && e.kind() == std::io::ErrorKind::AddrNotAvailable
+        {
+            return Err(TrainError::InvalidConfig(format!(
+                "data service address {host}:{port} is not an address of this machine: {e}"
+            )));
+        }
         collective::register::<B::InnerBackend>(
             self.peer(),
             device.clone(),
@@ -228,19 +276,72 @@ impl DataParallel {
     }
 }
 
-/// Runs burn-collective's global orchestrator on `port` until the process
-/// is interrupted: the rendezvous the nodes of a multi-node run register
-/// with (start it once, on any machine they all reach).
+/// Runs burn-collective's global orchestrator on `port` of **every
+/// interface** (`0.0.0.0`) until the process is interrupted. Prefer
+/// [`serve_orchestrator_on`] with the address the nodes dial: the
+/// orchestrator is unauthenticated (`docs/training.md`, "Trust model").
 pub fn serve_orchestrator(port: u16) -> Result<(), TrainError> {
+    serve_orchestrator_on(SocketAddr::from(([0, 0, 0, 0], port)))
+}
+
+/// Runs burn-collective's global orchestrator on `address` only (e.g.
+/// `127.0.0.1:3000` for nodes on this machine, or a private interface)
+/// until the process is interrupted: the rendezvous the nodes of a
+/// multi-node run register with (start it once, on a machine they all
+/// reach). An address that cannot be bound is an error naming it.
+pub fn serve_orchestrator_on(address: SocketAddr) -> Result<(), TrainError> {
+    let io = |source| TrainError::Io {
+        path: format!("orchestrator address {address}").into(),
+        source,
+    };
+    // burn-collective only logs a failed bind; try it here first.
+    drop(std::net::TcpListener::bind(address).map_err(io)?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|source| TrainError::Io {
-            path: format!("orchestrator runtime (port {port})").into(),
-            source,
-        })?;
-    runtime.block_on(collective::start_global_orchestrator(port));
+        .map_err(io)?;
+    runtime.block_on(collective::start_global_orchestrator_on(address));
     Ok(())
+}
+
+/// The interface to serve a node's tensors on, from its address
+/// `ws://host:port` (see [`DataParallel::multi_node`]).
+fn bind_host(node_address: &str) -> Result<IpAddr, TrainError> {
+    let bad =
+        |why: String| TrainError::InvalidConfig(format!("node address `{node_address}`: {why}"));
+    let authority = node_address
+        .split_once("://")
+        .map_or(node_address, |(_, rest)| rest);
+    let authority = authority.split('/').next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(ip);
+    }
+    if host.eq_ignore_ascii_case("localhost") {
+        return Ok(Ipv4Addr::LOCALHOST.into());
+    }
+    if host.is_empty() {
+        return Err(bad("no host".into()));
+    }
+    let found: Vec<IpAddr> = (host, 0)
+        .to_socket_addrs()
+        .map_err(|e| bad(format!("cannot resolve `{host}`: {e}")))?
+        .map(|a| a.ip())
+        .collect();
+    found
+        .iter()
+        .find(|ip| !ip.is_loopback())
+        .copied()
+        .ok_or_else(|| {
+            bad(format!(
+                "`{host}` resolves only to loopback here ({found:?}), which the other nodes cannot \
+             reach; give this node's IP address, or choose the interface with \
+             DataParallel::with_data_bind_host"
+            ))
+        })
 }
 
 /// Every float parameter of `module`, in visiting order, in one vector.
@@ -331,5 +432,35 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for PutGrads<'_, B> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
         let grad = self.flat.next::<D>(param.shape());
         self.grads.register::<B::InnerBackend, D>(param.id, grad);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 39: the data service binds the host of the node address, not
+    /// every interface.
+    #[test]
+    fn the_data_service_binds_the_node_address_host() {
+        let host = |a: &str| bind_host(a).map(|ip| ip.to_string());
+        assert_eq!(host("ws://127.0.0.1:3001").unwrap(), "127.0.0.1");
+        assert_eq!(host("ws://10.1.2.3:3001/path").unwrap(), "10.1.2.3");
+        assert_eq!(host("ws://[::1]:3001").unwrap(), "::1");
+        assert_eq!(host("ws://LocalHost:3001").unwrap(), "127.0.0.1");
+        assert_eq!(host("10.0.0.7:3001").unwrap(), "10.0.0.7");
+        let msg = host("ws://:3001").unwrap_err().to_string();
+        assert!(msg.contains("ws://:3001"), "{msg}");
+        let msg = host("ws://no-such-host.invalid:3001")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("no-such-host.invalid"), "{msg}");
+
+        let p = DataParallel::multi_node(0, 2, 0, 1, "ws://127.0.0.1:1", "ws://127.0.0.1:2", 2)
+            .unwrap();
+        assert_eq!(p.data_bind_host(), Some(Ipv4Addr::LOCALHOST.into()));
+        let p = p.with_data_bind_host(Ipv4Addr::UNSPECIFIED.into());
+        assert_eq!(p.data_bind_host(), Some(Ipv4Addr::UNSPECIFIED.into()));
+        assert_eq!(DataParallel::local(0, 1).data_bind_host(), None);
     }
 }

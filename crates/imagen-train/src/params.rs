@@ -130,6 +130,11 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for Scale<'_, B> {
 /// Clips the gradients to a global L2 norm of `max_norm` (one norm over all
 /// parameters, as `torch.nn.utils.clip_grad_norm_`; burn's own clipping is
 /// per parameter). Returns the norm before clipping.
+///
+/// A NaN or infinite norm leaves the gradients as they are (scaling by
+/// `max_norm / inf = 0` would turn an infinite gradient into NaN and zero
+/// the rest): the caller must check the returned norm and not apply them,
+/// as [`Trainer::train_step`](crate::Trainer::train_step) does.
 pub fn clip_grad_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
     module: &M,
     grads: &mut GradientsParams,
@@ -144,7 +149,7 @@ pub fn clip_grad_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
         .sum_sq
         .map(|s| f64::from(s.sqrt().into_scalar().elem::<f32>()))
         .unwrap_or(0.0);
-    if total > max_norm {
+    if total.is_finite() && total > max_norm {
         module.visit(&mut Scale::<B> {
             grads,
             scale: max_norm / (total + 1e-6),
@@ -194,5 +199,27 @@ mod tests {
         assert!(before > 0.5);
         let after = clip_grad_norm(&model, &mut grads, 1e9);
         assert!((after - 0.5).abs() < 1e-3, "{after}");
+    }
+
+    /// Issue 39: an infinite norm used to scale every gradient by 0 (a NaN
+    /// one skipped clipping); a non-finite norm now leaves them as they are
+    /// for the caller to refuse.
+    #[test]
+    fn a_non_finite_norm_leaves_the_gradients_alone() {
+        let device = Default::default();
+        let model: Linear<B> = LinearConfig::new(3, 4).init(&device);
+        let loss = model.forward(Tensor::<B, 2>::ones([5, 3], &device)).sum();
+        let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+        let bias_id = model.bias.as_ref().unwrap().id;
+        let bias = grads.get::<Flex, 1>(bias_id).unwrap();
+        let w = grads.remove::<Flex, 2>(model.weight.id).unwrap();
+        grads.register::<Flex, 2>(model.weight.id, w.slice_fill([0..1, 0..1], f32::INFINITY));
+        let norm = clip_grad_norm(&model, &mut grads, 0.5);
+        assert_eq!(norm, f64::INFINITY);
+        let after = grads.get::<Flex, 1>(bias_id).unwrap();
+        assert!(
+            after.equal(bias).all().into_scalar(),
+            "bias gradient changed"
+        );
     }
 }

@@ -197,6 +197,13 @@ impl<B: AutodiffBackend> Trainer<B> {
     /// One optimiser step over `micro_batches` (as many as
     /// `grad_accumulation`), each conditioned on its cached text, with text
     /// dropped to `null` at the configured rate.
+    ///
+    /// A non-finite loss ([`TrainError::NonFinite`]) or gradient norm
+    /// ([`TrainError::NonFiniteGradients`]) is an error and the step is not
+    /// taken: the weights, the optimiser state, the EMA and the step count
+    /// stay as they were, so the caller may stop or go on with the next
+    /// batch. In a data-parallel run every peer sees the same all-reduced
+    /// loss and gradients, so all of them fail alike.
     pub fn train_step(
         &mut self,
         micro_batches: &[TrainBatch<B>],
@@ -207,7 +214,19 @@ impl<B: AutodiffBackend> Trainer<B> {
                 "a step needs at least one micro-batch".into(),
             ));
         }
-        let unet = self.unet.take().expect("present between steps");
+        let (grads, loss_sum, by_snr) = self.gradients(micro_batches, null);
+        let device = micro_batches[0].images.device();
+        self.apply(grads, loss_sum, &by_snr, &device)
+    }
+
+    /// The accumulated gradients of `micro_batches`, their mean loss, and
+    /// each example's (log-SNR, loss).
+    fn gradients(
+        &self,
+        micro_batches: &[TrainBatch<B>],
+        null: &NullText<B>,
+    ) -> (GradientsParams, f32, Vec<(f64, f32)>) {
+        let unet = self.unet();
         let k = micro_batches.len() as f64;
         let first_index = self.rank().0 * micro_batches.len();
         let mut accumulator = GradientsAccumulator::<UNet<B>>::new();
@@ -215,7 +234,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         let mut by_snr = Vec::new();
         for (j, batch) in micro_batches.iter().enumerate() {
             let mut rng = self.micro_batch_rng(self.step, first_index + j);
-            let out = stage_loss(&unet, batch, null, &self.schedule, &self.config, &mut rng);
+            let out = stage_loss(unet, batch, null, &self.schedule, &self.config, &mut rng);
             let per_sample: Vec<f32> = out
                 .per_sample
                 .into_data()
@@ -224,33 +243,47 @@ impl<B: AutodiffBackend> Trainer<B> {
                 .unwrap_or_default();
             loss_sum += per_sample.iter().sum::<f32>() / per_sample.len().max(1) as f32 / k as f32;
             by_snr.extend(out.log_snr.into_iter().zip(per_sample));
-            let grads = GradientsParams::from_grads((out.loss / k).backward(), &unet);
-            accumulator.accumulate(&unet, grads);
+            let grads = GradientsParams::from_grads((out.loss / k).backward(), unet);
+            accumulator.accumulate(unet, grads);
         }
-        let mut grads = accumulator.grads();
+        (accumulator.grads(), loss_sum, by_snr)
+    }
+
+    /// Averages `grads` over the peers (data-parallel), checks the loss and
+    /// the gradient norm, clips, steps AdamW and the EMA. Changes nothing
+    /// when it returns an error.
+    fn apply(
+        &mut self,
+        mut grads: GradientsParams,
+        #[allow(unused_mut)] mut loss_sum: f32,
+        by_snr: &[(f64, f32)],
+        #[allow(unused_variables)] device: &B::Device,
+    ) -> Result<StepReport, TrainError> {
         #[cfg(feature = "collective")]
         if let Some(p) = &self.parallel {
             // Every peer reaches the all-reduce, even with a non-finite
             // loss, so that an error on one peer is an error on all of them
             // rather than a hang.
-            let device = micro_batches[0].images.device();
-            match p.all_reduce_step::<B, _>(&unet, &mut grads, loss_sum, &device) {
-                Ok(l) => loss_sum = l,
-                Err(e) => {
-                    self.unet = Some(unet);
-                    return Err(e);
-                }
-            }
+            loss_sum = p.all_reduce_step::<B, _>(self.unet(), &mut grads, loss_sum, device)?;
         }
         if !loss_sum.is_finite() {
-            self.unet = Some(unet);
             return Err(TrainError::NonFinite { step: self.step });
         }
         let grad_norm = match self.config.grad_clip_norm {
-            Some(max) => clip_grad_norm(&unet, &mut grads, max),
-            None => clip_grad_norm(&unet, &mut grads, f64::INFINITY),
+            Some(max) => clip_grad_norm(self.unet(), &mut grads, max),
+            None => clip_grad_norm(self.unet(), &mut grads, f64::INFINITY),
         };
+        // A NaN norm would skip clipping and an infinite one used to scale
+        // every gradient by 0; either way AdamW would write NaN into the
+        // weights, its moments and then the EMA.
+        if !grad_norm.is_finite() {
+            return Err(TrainError::NonFiniteGradients {
+                step: self.step,
+                norm: grad_norm,
+            });
+        }
         let lr = self.config.lr_at(self.step);
+        let unet = self.unet.take().expect("present between steps");
         let unet = self.optim.step(lr, unet, grads);
         let ema = std::mem::replace(&mut self.ema, unet.valid());
         self.ema = if self.step >= self.config.ema_start_step {
@@ -266,7 +299,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             loss: loss_sum,
             grad_norm,
             lr,
-            snr_buckets: buckets(&by_snr),
+            snr_buckets: buckets(by_snr),
         };
         self.step += 1;
         Ok(report)
@@ -276,6 +309,73 @@ impl<B: AutodiffBackend> Trainer<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{StageKind, materialize};
+    use burn::backend::Autodiff;
+    use burn::tensor::backend::Backend;
+    use burn::tensor::{Distribution, Int, Tensor};
+    use burn_flex::Flex;
+
+    type B = Autodiff<Flex>;
+
+    fn files(dir: &std::path::Path) -> Vec<Vec<u8>> {
+        [
+            "model/diffusion_pytorch_model.safetensors",
+            "ema/diffusion_pytorch_model.safetensors",
+            "optimizer.safetensors",
+        ]
+        .iter()
+        .map(|f| std::fs::read(dir.join(f)).unwrap())
+        .collect()
+    }
+
+    /// Issue 39: a NaN or infinite gradient (injected into real gradients:
+    /// no batch makes them non-finite while the loss stays finite) is a
+    /// typed error; the weights, AdamW's moments, the EMA and the step are
+    /// those of the last good step, and training goes on afterwards.
+    #[test]
+    fn non_finite_gradients_leave_weights_optimizer_and_ema_untouched() {
+        let device = Default::default();
+        B::seed(&device, 3);
+        let unet_config = imagen_unet::UNetConfig::tiny_base(16);
+        let unet = materialize(unet_config.init::<B>(&device).unwrap());
+        let mut config = TrainConfig::new(StageKind::Base, 16);
+        config.batch_size = 2;
+        config.warmup_steps = 1;
+        config.lr = 1e-3;
+        let mut t = Trainer::new(config, unet_config, unet).unwrap();
+        let batch = TrainBatch {
+            images: Tensor::random([2, 3, 16, 16], Distribution::Uniform(-1.0, 1.0), &device),
+            text: Tensor::random([2, 6, 16], Distribution::Normal(0.0, 1.0), &device),
+            text_mask: Tensor::<B, 2, Int>::ones([2, 6], &device),
+        };
+        let null = NullText {
+            text: Tensor::zeros([1, 6, 16], &device),
+            mask: Tensor::<B, 2, Int>::zeros([1, 6], &device),
+        };
+        let batches = std::slice::from_ref(&batch);
+        t.train_step(batches, &null).unwrap();
+        let root =
+            std::env::temp_dir().join(format!("imagen-train-nonfinite-{}", std::process::id()));
+        let before = files(&t.save(root.join("before"), 0, 1).unwrap());
+
+        for bad in [f32::NAN, f32::INFINITY] {
+            let (mut grads, loss, by_snr) = t.gradients(batches, &null);
+            let id = t.unet().conv_in.weight.id;
+            let g = grads.remove::<Flex, 4>(id).unwrap();
+            grads.register::<Flex, 4>(id, g.clone().slice_fill([0..1, 0..1, 0..1, 0..1], bad));
+            let err = t.apply(grads, loss, &by_snr, &device).unwrap_err();
+            assert!(
+                matches!(err, TrainError::NonFiniteGradients { step: 1, .. }),
+                "{bad}: {err}"
+            );
+            assert_eq!(t.step, 1);
+            let after = files(&t.save(root.join("after"), 0, 1).unwrap());
+            assert!(before == after, "{bad}: weights, EMA or moments changed");
+        }
+        t.train_step(batches, &null).unwrap();
+        assert_eq!(t.step, 2);
+        std::fs::remove_dir_all(&root).ok();
+    }
 
     #[test]
     fn losses_fall_into_their_log_snr_buckets() {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use burn::module::AutodiffModule;
 use imagen_train::{
-    DataParallel, StageKind, TrainConfig, Trainer, materialize, serve_orchestrator,
+    DataParallel, StageKind, TrainConfig, Trainer, materialize, serve_orchestrator_on,
 };
 use imagen_unet::UNetConfig;
 
@@ -60,6 +60,37 @@ fn read(dir: &std::path::Path) -> Vec<f32> {
         .collect()
 }
 
+/// This machine's address on its default route, if it has one besides
+/// loopback (a UDP "connect" sends nothing).
+fn outside_ip() -> Option<std::net::IpAddr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    socket.connect("192.0.2.1:9").ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+/// Issue 39: a server the test bound to loopback answers on 127.0.0.1 and
+/// not on this machine's other address (it used to listen on 0.0.0.0,
+/// open to anyone who could reach the machine).
+fn assert_loopback_only(what: &str, port: u16) {
+    let timeout = Duration::from_secs(2);
+    let local = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    assert!(
+        std::net::TcpStream::connect_timeout(&local, timeout).is_ok(),
+        "{what} is not reachable on {local}"
+    );
+    match outside_ip() {
+        Some(ip) => {
+            let outside = std::net::SocketAddr::new(ip, port);
+            assert!(
+                std::net::TcpStream::connect_timeout(&outside, timeout).is_err(),
+                "{what} bound to loopback answers on {outside}"
+            );
+        }
+        None => eprintln!("no address besides loopback: {what} checked on loopback only"),
+    }
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -83,6 +114,7 @@ fn run_node(node: usize, orchestrator: u16, data_port: u16, init_seed: u64, out:
     let mut t = trainer(1, init_seed)
         .join(parallel, &Default::default())
         .unwrap();
+    assert_loopback_only(&format!("node {node}'s data service"), data_port);
     let batch = micro_batch(30 + node as u64);
     for _ in 0..STEPS {
         t.train_step(std::slice::from_ref(&batch), &null()).unwrap();
@@ -110,8 +142,11 @@ fn two_nodes_over_loopback_equal_one_device() {
     let root = std::env::temp_dir().join(format!("imagen-nodes-{}", std::process::id()));
     std::fs::remove_dir_all(&root).ok();
     let (orchestrator, port0, port1) = (free_port(), free_port(), free_port());
-    std::thread::spawn(move || serve_orchestrator(orchestrator).unwrap());
+    std::thread::spawn(move || {
+        serve_orchestrator_on(([127, 0, 0, 1], orchestrator).into()).unwrap()
+    });
     std::thread::sleep(Duration::from_millis(300));
+    assert_loopback_only("the orchestrator", orchestrator);
 
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([

@@ -1,4 +1,5 @@
 use std::fmt::Display;
+use std::net::IpAddr;
 
 use burn_communication::Address;
 use serde::{Deserialize, Serialize};
@@ -18,6 +19,8 @@ pub struct CollectiveConfig {
     pub(crate) global_address: Option<Address>,
     pub(crate) node_address: Option<Address>,
     pub(crate) data_service_port: Option<u16>,
+    /// The interface the data service listens on (`None`: every interface).
+    pub(crate) data_service_host: Option<IpAddr>,
 
     // These strategies may be defined when no other global params are defined
     pub(crate) global_all_reduce_strategy: Option<AllReduceStrategy>,
@@ -41,6 +44,7 @@ impl Display for CollectiveConfig {
         let global_address = &self.global_address;
         let node_address = &self.node_address;
         let data_service_port = self.data_service_port;
+        let data_service_host = self.data_service_host;
         let global_all_reduce_strategy = self.global_all_reduce_strategy;
         let global_reduce_strategy = self.global_reduce_strategy;
         let global_broadcast_strategy = self.global_broadcast_strategy;
@@ -57,6 +61,7 @@ CollectiveConfig {{
     global_address: {global_address:?},
     node_address: {node_address:?},
     data_service_port: {data_service_port:?},
+    data_service_host: {data_service_host:?},
     global_all_reduce_strategy: {global_all_reduce_strategy:?},
     global_reduce_strategy: {global_reduce_strategy:?},
     global_broadcast_strategy: {global_broadcast_strategy:?},
@@ -78,6 +83,7 @@ impl CollectiveConfig {
             global_address: None,
             node_address: None,
             data_service_port: None,
+            data_service_host: None,
             global_all_reduce_strategy: Some(AllReduceStrategy::Ring),
             global_reduce_strategy: Some(ReduceStrategy::Tree(2)),
             global_broadcast_strategy: Some(BroadcastStrategy::Tree(2)),
@@ -149,6 +155,26 @@ impl CollectiveConfig {
         self
     }
 
+    /// Selects the interface the tensor data service listens on (by
+    /// default every interface, `0.0.0.0`). The service is unauthenticated:
+    /// bind it to an address only the other nodes can reach.
+    ///
+    /// This parameter is a global parameter and should only be set in multi-node contexts
+    pub fn with_data_service_host(mut self, host: IpAddr) -> Self {
+        self.data_service_host = Some(host);
+        self
+    }
+
+    /// The interface the tensor data service listens on, if set.
+    pub fn data_service_host(&self) -> Option<IpAddr> {
+        self.data_service_host
+    }
+
+    /// The port of the tensor data service, if set.
+    pub fn data_service_port(&self) -> Option<u16> {
+        self.data_service_port
+    }
+
     /// Selects an all-reduce strategy to use on the global level.
     ///
     /// This parameter is a global parameter and should only be set in multi-node contexts.
@@ -212,6 +238,7 @@ impl CollectiveConfig {
                     global_address: global_addr.clone(),
                     node_address: node_addr.clone(),
                     data_service_port,
+                    data_service_host: self.data_service_host,
                 })
             }
             // Config is invalid!
@@ -232,6 +259,10 @@ pub struct GlobalRegisterParams {
     /// The port on which to open the tensor data service for peer-to-peer tensor transfers with
     /// other nodes. Should match the port given in the node url.
     pub data_service_port: u16,
+    /// The interface the tensor data service listens on (`None`: every
+    /// interface).
+    #[serde(default)]
+    pub data_service_host: Option<IpAddr>,
 
     /// The number of nodes globally. Should be the same between different nodes
     pub num_nodes: u32,

@@ -291,7 +291,10 @@ impl<B: Backend> LocalCollectiveServer<B> {
         if let Some(global_params) = &global_params
             && self.global_client.is_none()
         {
-            let server = WsServer::new(global_params.data_service_port);
+            let server = match global_params.data_service_host {
+                Some(host) => WsServer::bind((host, global_params.data_service_port).into()),
+                None => WsServer::new(global_params.data_service_port),
+            };
             let client = Node::new(&global_params.global_address, server);
             self.global_client = Some(client)
         }

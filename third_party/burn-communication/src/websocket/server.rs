@@ -16,7 +16,7 @@ use futures::StreamExt;
 
 #[derive(Clone, Debug)]
 pub struct WsServer {
-    port: u16,
+    address: SocketAddr,
     router: Router<()>,
 }
 
@@ -25,9 +25,15 @@ pub struct WsServerChannel {
 }
 
 impl WsServer {
+    /// A server on `port` of every interface (`0.0.0.0`).
     pub fn new(port: u16) -> Self {
+        Self::bind(SocketAddr::from(([0, 0, 0, 0], port)))
+    }
+
+    /// A server on `address` only (e.g. loopback, or one private interface).
+    pub fn bind(address: SocketAddr) -> Self {
         Self {
-            port,
+            address,
             router: Router::new(),
         }
     }
@@ -43,7 +49,7 @@ impl ProtocolServer for WsServer {
     {
         init_logging();
 
-        let address = format!("0.0.0.0:{}", self.port);
+        let address = self.address;
         log::info!("Starting server {address}");
 
         let listener = tokio::net::TcpListener::bind(address).await?;

@@ -128,9 +128,16 @@ impl GlobalOrchestrator {
     }
 }
 
-/// Start a global orchestrator with WebSocket on the given port
+/// Start a global orchestrator with WebSocket on the given port of every
+/// interface (`0.0.0.0`)
 pub async fn start_global_orchestrator(port: u16) {
-    let server = WsServer::new(port);
+    start_global_orchestrator_on(std::net::SocketAddr::from(([0, 0, 0, 0], port))).await
+}
+
+/// Start a global orchestrator with WebSocket on `address` only (e.g.
+/// loopback, or one private interface)
+pub async fn start_global_orchestrator_on(address: std::net::SocketAddr) {
+    let server = WsServer::bind(address);
     let res = GlobalOrchestrator::start(os_shutdown_signal(), server).await;
     if let Err(err) = res {
         log::error!("Global Collective Orchestrator error: {err:?}");
