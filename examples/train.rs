@@ -204,6 +204,11 @@ struct Args {
     /// beside this node's training when --nodes is given).
     #[arg(long)]
     serve_orchestrator: Option<u16>,
+    /// The address the orchestrator listens on: loopback by default; the
+    /// IP of a private interface every node reaches for several machines.
+    /// Its endpoint is unauthenticated (docs/training.md, trust model).
+    #[arg(long, default_value = "127.0.0.1")]
+    orchestrator_bind: std::net::IpAddr,
 }
 
 type AnyError = Box<dyn std::error::Error + Send + Sync>;
@@ -222,11 +227,16 @@ fn main() -> Result<(), AnyError> {
     imagen::tune_allocator();
     let args = Args::parse();
     if let Some(port) = args.serve_orchestrator {
+        let address = std::net::SocketAddr::new(args.orchestrator_bind, port);
         if args.nodes == 1 {
-            eprintln!("orchestrator listening on port {port}");
-            return Ok(imagen::train::serve_orchestrator(port)?);
+            eprintln!("orchestrator listening on {address}");
+            return Ok(imagen::train::serve_orchestrator_on(address)?);
         }
-        std::thread::spawn(move || imagen::train::serve_orchestrator(port));
+        std::thread::spawn(move || {
+            if let Err(err) = imagen::train::serve_orchestrator_on(address) {
+                eprintln!("error: orchestrator: {err}");
+            }
+        });
     }
     let device = default_device();
     let source: Box<dyn ImageTextSource> = match (&args.data, &args.jsonl, args.shapes) {

@@ -217,8 +217,8 @@ fn read_moment(
             path: path.to_path_buf(),
             parameter: parameter.to_string(),
             key,
-            found: data.shape.to_vec(),
-            expected: shape.to_vec(),
+            found: data.shape.to_vec().into(),
+            expected: shape.into(),
         });
     }
     Ok(data)
@@ -411,8 +411,8 @@ impl<B: AutodiffBackend> Trainer<B> {
                     a: state_path,
                     b: config_path,
                     field,
-                    a_value,
-                    b_value,
+                    a_value: a_value.into(),
+                    b_value: b_value.into(),
                 });
             }
         }

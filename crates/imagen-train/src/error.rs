@@ -34,9 +34,9 @@ pub enum TrainError {
         /// The tensor's key in the file.
         key: String,
         /// Its shape in the file.
-        found: Vec<usize>,
+        found: Box<[usize]>,
         /// The parameter's shape.
-        expected: Vec<usize>,
+        expected: Box<[usize]>,
     },
     /// Two files of one checkpoint disagree (e.g. `state.json`'s U-Net
     /// config and `model/config.json`).
@@ -49,9 +49,9 @@ pub enum TrainError {
         /// The first differing setting.
         field: String,
         /// Its value in `a`.
-        a_value: String,
+        a_value: Box<str>,
         /// Its value in `b`.
-        b_value: String,
+        b_value: Box<str>,
     },
     /// No checkpoint to resume from.
     #[error("no checkpoint in `{0}`")]
