@@ -153,6 +153,8 @@ impl<B: Backend> TextBatch<B> {
 /// What one stage of a request runs with, worked out (and checked) before
 /// anything is loaded or sampled.
 struct StagePlan {
+    /// The stage's index in the cascade.
+    stage: usize,
     settings: StageSettings,
     overrides: crate::StageOverrides,
     size: (usize, usize),
@@ -423,11 +425,19 @@ impl<B: Backend> Cascade<B> {
                 "edit strength {strength} is not in (0, 1]"
             )));
         }
-        let mut plans: Vec<StagePlan> = Vec::with_capacity(last + 1);
-        for (i, stage) in self.stages[..=last].iter().enumerate() {
+        let first = self.check_start(req, last)?;
+        let mut plans: Vec<StagePlan> = Vec::with_capacity(last + 1 - first);
+        for (i, stage) in self.stages.iter().enumerate().take(last + 1).skip(first) {
             let overrides = req.overrides(i);
             let settings = stage.defaults.with(&overrides);
-            let previous = i.checked_sub(1).map(|p| (&self.stages[p], plans[p].size));
+            let previous = match (i.checked_sub(1), &req.start_from) {
+                (None, _) => None,
+                (Some(p), Some(start)) if i == start.stage => {
+                    let [_, _, h, w] = start.dims();
+                    Some((&self.stages[p], (h, w)))
+                }
+                (Some(p), _) => Some((&self.stages[p], plans[p - first].size)),
+            };
             let size = stage.size(previous, req.size)?;
             // Builds the sampler once to check steps, timesteps and sampler.
             stage.sampler(
@@ -447,12 +457,54 @@ impl<B: Backend> Cascade<B> {
                 }
             }
             plans.push(StagePlan {
+                stage: i,
                 settings,
                 overrides,
                 size,
             });
         }
         Ok(plans)
+    }
+
+    /// The first stage to run: 0, or that of [`GenerateRequest::start_from`]
+    /// after checking its image against the request.
+    fn check_start(&self, req: &GenerateRequest, last: usize) -> Result<usize, PipelineError> {
+        let Some(start) = &req.start_from else {
+            return Ok(0);
+        };
+        let stage = self.stages.get(start.stage).ok_or_else(|| {
+            invalid(format!(
+                "start_from stage {}, but the cascade has {} stages",
+                start.stage,
+                self.stages.len()
+            ))
+        })?;
+        if !stage.is_super_resolution() {
+            return Err(invalid(format!(
+                "start_from stage `{}`: only a super-resolution stage starts from an image",
+                stage.name
+            )));
+        }
+        if start.stage > last {
+            return Err(invalid(format!(
+                "start_from stage {} comes after stop_after = {last}",
+                start.stage
+            )));
+        }
+        if req.edit.is_some() {
+            return Err(invalid(
+                "an edit applies to the base stage, which start_from skips",
+            ));
+        }
+        let [rows, channels, ..] = start.dims();
+        if channels != 3 || rows != req.prompt_count() {
+            return Err(invalid(format!(
+                "start_from image is {:?}: expected [{}, 3, height, width] (one image per prompt)",
+                start.dims(),
+                req.prompt_count()
+            )));
+        }
+        Ok(start.stage)
     }
 
     /// Generates images: [`Cascade::run`], then the last stage's output as RGB.
@@ -507,7 +559,25 @@ impl<B: Backend> Cascade<B> {
         let images = req.prompt_count() * req.images_per_prompt;
         let stages = plans.len();
         let mut outputs: Vec<Tensor<B, 4>> = Vec::with_capacity(stages);
-        for (i, plan) in plans.iter().enumerate() {
+        // A run that starts from an image reads it as the previous output,
+        // each prompt's image repeated `images_per_prompt` times.
+        let mut given = req.start_from.as_ref().map(|start| {
+            let image: Tensor<B, 4> = Tensor::from_data(
+                start
+                    .image
+                    .clone()
+                    .convert_dtype(<B::FloatElem as burn::tensor::Element>::dtype()),
+                &self.device,
+            );
+            let per = req.images_per_prompt;
+            let idx: Vec<i64> = (0..images).map(|k| (k / per) as i64).collect();
+            image.select(
+                0,
+                Tensor::from_data(TensorData::new(idx, [images]), &self.device),
+            )
+        });
+        for plan in &plans {
+            let i = plan.stage;
             let stage = &self.stages[i];
             let seed = plan
                 .overrides
@@ -525,7 +595,7 @@ impl<B: Backend> Cascade<B> {
                 noise_level: None,
             };
             if stage.is_super_resolution() {
-                let previous = outputs.last().ok_or_else(|| {
+                let previous = outputs.last().or(given.as_ref()).ok_or_else(|| {
                     invalid(format!("stage `{}` needs a previous stage", stage.name))
                 })?;
                 let (lowres, level) = self.lowres_conditioning(
@@ -547,6 +617,7 @@ impl<B: Backend> Cascade<B> {
                 self.sample_stage(i, stages, plan, req, x_t, &cond, source.as_mut(), progress)?;
             outputs.push(out);
             timings.stages.push(timing);
+            given = None;
         }
         Ok(StageOutputs {
             outputs,

@@ -43,6 +43,6 @@ pub use loadable::{
 };
 pub use manifest::{MANIFEST_FORMAT, Manifest, StageEntry, TextEncoderEntry};
 pub use prompt::PromptStyle;
-pub use request::{Edit, GenerateRequest};
+pub use request::{Edit, GenerateRequest, StartFrom};
 pub use settings::{SamplerKind, StageOverrides, StageSettings};
 pub use stage::Stage;

@@ -1,5 +1,6 @@
 //! What one call to [`crate::Cascade::generate`] asks for.
 
+use burn::tensor::TensorData;
 use image::{GrayImage, RgbImage};
 
 use crate::{StageOverrides, TextStates};
@@ -57,6 +58,26 @@ pub struct GenerateRequest {
     /// Text states of the negative prompts (one row, or one per prompt);
     /// `None` encodes [`GenerateRequest::negative_prompts`].
     pub negative_prompt_embeds: Option<TextStates>,
+    /// Start at a super-resolution stage from given images instead of from
+    /// the base stage (diffusers' `IFSuperResolutionPipeline(image=...)`).
+    pub start_from: Option<StartFrom>,
+}
+
+/// Images a super-resolution stage starts from, as if the stage before it
+/// had produced them.
+#[derive(Debug, Clone)]
+pub struct StartFrom {
+    /// The stage to start at (a super-resolution stage).
+    pub stage: usize,
+    /// `[prompts, 3, height, width]` floats in `[-1, 1]`, one per prompt.
+    pub image: TensorData,
+}
+
+impl StartFrom {
+    /// The image's shape (`[0; 4]` if it is not 4-D).
+    pub fn dims(&self) -> [usize; 4] {
+        self.image.shape.as_slice().try_into().unwrap_or([0; 4])
+    }
 }
 
 impl GenerateRequest {
@@ -78,7 +99,17 @@ impl GenerateRequest {
             size: None,
             prompt_embeds: None,
             negative_prompt_embeds: None,
+            start_from: None,
         }
+    }
+
+    /// Starts at super-resolution stage `stage` from `image`
+    /// (`[prompts, 3, h, w]` in `[-1, 1]`), skipping the stages before it:
+    /// upscaling an existing image. `h` and `w` must scale to sizes the
+    /// stage's U-Net divides.
+    pub fn start_from(mut self, stage: usize, image: TensorData) -> Self {
+        self.start_from = Some(StartFrom { stage, image });
+        self
     }
 
     /// A request for text states computed ahead of time, one image per row.
