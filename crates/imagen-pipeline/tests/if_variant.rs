@@ -7,9 +7,7 @@
 //! torch_dtype=float32` (`tools/fixtures/if_variant.py`), replaying its noise.
 
 use burn::tensor::{DType, Tensor};
-use imagen_pipeline::{
-    Cascade, CascadeOptions, GenerateRequest, Residency, StageOverrides, resize_to,
-};
+use imagen_pipeline::{Cascade, CascadeOptions, GenerateRequest, Residency, resize_to};
 use imagen_unet::UNet;
 
 use crate::if_pipeline::{Replay, Trace, fixtures, max_abs};
@@ -30,27 +28,14 @@ fn cascade(options: &CascadeOptions) -> Cascade<B> {
     .unwrap()
 }
 
+/// The shared IF request, plus this trace's negative prompt and size.
 fn request(trace: &Trace) -> GenerateRequest {
     let s1 = &trace.json["stage1"];
-    let s2 = &trace.json["stage2"];
-    let settings = |s: &serde_json::Value| StageOverrides {
-        steps: Some(s["num_inference_steps"].as_u64().unwrap() as usize),
-        guidance_scale: Some(s["guidance_scale"].as_f64().unwrap()),
-        ..Default::default()
-    };
-    GenerateRequest::new(trace.json["prompt"].as_str().unwrap())
+    crate::if_pipeline::request(trace)
         .negative(trace.json["negative_prompt"].as_str().unwrap())
         .size(
             s1["height"].as_u64().unwrap() as usize,
             s1["width"].as_u64().unwrap() as usize,
-        )
-        .stage(0, settings(s1))
-        .stage(
-            1,
-            StageOverrides {
-                noise_level: Some(s2["noise_level"].as_u64().unwrap() as usize),
-                ..settings(s2)
-            },
         )
 }
 
