@@ -233,6 +233,9 @@ pub fn write_images(out: &Generated, output: &Path) -> Result<(), AnyError> {
     for t in &out.truncated {
         eprintln!("warning: {t}");
     }
+    for u in &out.unknown {
+        eprintln!("warning: {u}");
+    }
     if out.images.len() == 1 {
         save_png(&out.images[0], output)?;
         println!("wrote {}", output.display());

@@ -11,7 +11,7 @@ use imagen_diffusion::{
     NoiseSource, SampleOptions, SeededNoise, TailScheduler, add_noise, img2img_timesteps,
     inpaint_hook, sample_with,
 };
-use imagen_text::{TextEmbeddings, TextEncoder, Truncation};
+use imagen_text::{TextEmbeddings, TextEncoder, Truncation, UnknownWords};
 use imagen_unet::UNetCond;
 
 use crate::error::invalid;
@@ -84,6 +84,8 @@ pub struct Generated {
     pub images: Vec<RgbImage>,
     /// Prompts cut to the encoder's maximum length (index into the prompts).
     pub truncated: Vec<Truncation>,
+    /// Prompts with words the tokenizer maps to `<unk>` (index into the prompts).
+    pub unknown: Vec<UnknownWords>,
     /// Where the time went.
     pub timings: Timings,
 }
@@ -95,6 +97,8 @@ pub struct StageOutputs<B: Backend> {
     pub outputs: Vec<Tensor<B, 4>>,
     /// Prompts cut to the encoder's maximum length.
     pub truncated: Vec<Truncation>,
+    /// Prompts with words the tokenizer maps to `<unk>`.
+    pub unknown: Vec<UnknownWords>,
     /// Where the time went.
     pub timings: Timings,
 }
@@ -158,6 +162,12 @@ struct StagePlan {
     settings: StageSettings,
     overrides: crate::StageOverrides,
     size: (usize, usize),
+}
+
+/// What the tokenizer reported about the prompts.
+struct TextNotes {
+    truncated: Vec<Truncation>,
+    unknown: Vec<UnknownWords>,
 }
 
 /// Prompt-side text states and where they came from.
@@ -291,7 +301,7 @@ impl<B: Backend> Cascade<B> {
         &self,
         req: &GenerateRequest,
         guided: bool,
-    ) -> Result<(TextBatch<B>, Vec<Truncation>, Timings), PipelineError> {
+    ) -> Result<(TextBatch<B>, TextNotes, Timings), PipelineError> {
         let n = req.prompt_count();
         let per = req.images_per_prompt;
         let cond_input = match &req.prompt_embeds {
@@ -346,6 +356,7 @@ impl<B: Backend> Cascade<B> {
         }
         .into_iter();
         let mut truncated = Vec::new();
+        let mut unknown = Vec::new();
         let mut resolve = |input: &TextInput, keep_truncated: bool| match input {
             TextInput::States(s) => {
                 let (states, mask) = s.to_tensors::<B>(&self.device);
@@ -355,6 +366,7 @@ impl<B: Backend> Cascade<B> {
                 let e = encoded.next().expect("encoded above, in order");
                 if keep_truncated {
                     truncated = e.truncated;
+                    unknown = e.unknown;
                 }
                 (e.embeddings, e.mask.int())
             }
@@ -383,7 +395,7 @@ impl<B: Backend> Cascade<B> {
                 uncond: uncond.select(0, pick_uncond.clone()),
                 uncond_mask: uncond_mask.select(0, pick_uncond),
             },
-            truncated,
+            TextNotes { truncated, unknown },
             timings,
         ))
     }
@@ -518,6 +530,7 @@ impl<B: Backend> Cascade<B> {
         Ok(Generated {
             images: tensor_to_images(last)?,
             truncated: out.truncated,
+            unknown: out.unknown,
             timings: out.timings,
         })
     }
@@ -555,7 +568,7 @@ impl<B: Backend> Cascade<B> {
     ) -> Result<StageOutputs<B>, PipelineError> {
         let plans = self.plan(req)?;
         let guided = plans.iter().any(|p| p.settings.guided());
-        let (text, truncated, mut timings) = self.text_conditioning(req, guided)?;
+        let (text, notes, mut timings) = self.text_conditioning(req, guided)?;
         let images = req.prompt_count() * req.images_per_prompt;
         let stages = plans.len();
         let mut outputs: Vec<Tensor<B, 4>> = Vec::with_capacity(stages);
@@ -621,7 +634,8 @@ impl<B: Backend> Cascade<B> {
         }
         Ok(StageOutputs {
             outputs,
-            truncated,
+            truncated: notes.truncated,
+            unknown: notes.unknown,
             timings,
         })
     }

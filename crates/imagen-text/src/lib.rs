@@ -60,4 +60,4 @@ pub use norm::T5LayerNorm;
 pub use position_bias::{RelativePositionBias, relative_position_bucket};
 pub use spiece::{MAX_EXTRA_IDS, Piece, PieceType, SentencePieceModel, T5SpecialTokens};
 pub use text_encoder::{TextEmbeddings, TextEncoder, batch_tensors};
-pub use tokenizer::{T5Tokenizer, TokenBatch, Truncation};
+pub use tokenizer::{T5Tokenizer, TokenBatch, Truncation, UnknownWords};

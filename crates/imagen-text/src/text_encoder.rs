@@ -7,7 +7,7 @@ use burn::tensor::{Bool, Int, Tensor, TensorData};
 
 use imagen_weights::LoadOptions;
 
-use crate::{T5Encoder, T5Tokenizer, TextError, TokenBatch, Truncation};
+use crate::{T5Encoder, T5Tokenizer, TextError, TokenBatch, Truncation, UnknownWords};
 
 /// Imagen's frozen text encoder: prompts in, per-token embeddings out.
 ///
@@ -38,6 +38,8 @@ pub struct TextEmbeddings<B: Backend> {
     pub mask: Tensor<B, 2, Bool>,
     /// Prompts that were cut to `max_length`.
     pub truncated: Vec<Truncation>,
+    /// Prompts with words the tokenizer maps to `<unk>`.
+    pub unknown: Vec<UnknownWords>,
 }
 
 impl<B: Backend> TextEncoder<B> {
@@ -114,6 +116,7 @@ impl<B: Backend> TextEncoder<B> {
             embeddings: self.model.forward(ids, mask.clone()),
             mask,
             truncated: batch.truncated,
+            unknown: batch.unknown,
         })
     }
 }

@@ -17,6 +17,31 @@ pub struct TokenBatch {
     pub attention_mask: Vec<Vec<u32>>,
     /// One entry per prompt that did not fit.
     pub truncated: Vec<Truncation>,
+    /// One entry per prompt with words the vocabulary does not know (they
+    /// became the unknown token, so the model never sees them).
+    pub unknown: Vec<UnknownWords>,
+}
+
+/// Words of one prompt that the tokenizer mapped to its unknown token
+/// (`<unk>`): nothing the encoder can read. The caller decides whether to warn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownWords {
+    /// Index of the prompt in the batch.
+    pub index: usize,
+    /// The pieces of the prompt that became `<unk>`, in order.
+    pub words: Vec<String>,
+}
+
+impl std::fmt::Display for UnknownWords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let quoted: Vec<String> = self.words.iter().map(|w| format!("`{w}`")).collect();
+        write!(
+            f,
+            "prompt {} has words the tokenizer does not know, dropped as <unk>: {}",
+            self.index,
+            quoted.join(", ")
+        )
+    }
 }
 
 /// A prompt that was cut to fit `max_length` (T5 pipelines do the same; the
@@ -168,13 +193,29 @@ impl T5Tokenizer {
             input_ids: Vec::with_capacity(prompts.len()),
             attention_mask: Vec::with_capacity(prompts.len()),
             truncated: Vec::new(),
+            unknown: Vec::new(),
         };
+        let unk_id = self.inner.token_to_id("<unk>");
         for (index, prompt) in prompts.iter().enumerate() {
             let encode_err = |e: tokenizers::Error| TextError::Encode {
                 index,
                 reason: e.to_string(),
             };
             let mut enc = self.inner.encode(*prompt, false).map_err(encode_err)?;
+            if let Some(unk) = unk_id {
+                let words: Vec<String> = enc
+                    .get_ids()
+                    .iter()
+                    .zip(enc.get_offsets())
+                    .filter(|(id, _)| **id == unk)
+                    .map(|(_, &(start, end))| {
+                        prompt.get(start..end).unwrap_or("?").trim().to_string()
+                    })
+                    .collect();
+                if !words.is_empty() {
+                    batch.unknown.push(UnknownWords { index, words });
+                }
+            }
             let budget = max_length - special;
             if enc.len() > budget {
                 batch.truncated.push(Truncation {

@@ -201,6 +201,7 @@ mod tests {
             input_ids: vec![vec![7, 8, 9, 1, 0, 0]],
             attention_mask: vec![vec![1, 1, 1, 1, 0, 0]],
             truncated: vec![],
+            unknown: vec![],
         };
         let mut rng = StdRng::seed_from_u64(0);
         for _ in 0..50 {
