@@ -8,8 +8,8 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
 use image::RgbImage;
 use imagen_diffusion::{
-    NoiseSource, SampleOptions, SeededNoise, TailScheduler, add_noise, img2img_timesteps,
-    inpaint_hook, sample_with,
+    DiscreteSchedule, NoiseSource, SampleOptions, Scheduler, SeededNoise, TailScheduler, add_noise,
+    img2img_timesteps, inpaint_hook, sample_with,
 };
 use imagen_text::{TextEmbeddings, TextEncoder, Truncation, UnknownWords};
 use imagen_unet::UNetCond;
@@ -156,12 +156,17 @@ impl<B: Backend> TextBatch<B> {
 
 /// What one stage of a request runs with, worked out (and checked) before
 /// anything is loaded or sampled.
-struct StagePlan {
+struct StagePlan<B: Backend> {
     /// The stage's index in the cascade.
     stage: usize,
     settings: StageSettings,
     overrides: crate::StageOverrides,
     size: (usize, usize),
+    /// The sampler, its timesteps set.
+    sampler: Box<dyn Scheduler<B>>,
+    /// Super-resolution stages: the noising schedule and the augmentation
+    /// level (checked to lie inside it).
+    augmentation: Option<(DiscreteSchedule, usize)>,
 }
 
 /// What the tokenizer reported about the prompts.
@@ -248,18 +253,14 @@ impl<B: Backend> Cascade<B> {
     /// text encoder for this call if it is not resident). Wrap the result in
     /// [`TextStates::from_embeddings`] to reuse it across requests.
     pub fn encode(&self, prompts: &[String]) -> Result<TextEmbeddings<B>, PipelineError> {
-        let mut out = self.encode_lists(&[prompts])?;
+        let (mut out, ..) = self.encode_lists(&[prompts])?;
         Ok(out.pop().expect("one list in, one out"))
     }
 
     /// Encodes several prompt lists with one use of the text encoder (one
-    /// load when it is not resident).
-    fn encode_lists(&self, lists: &[&[String]]) -> Result<Vec<TextEmbeddings<B>>, PipelineError> {
-        Ok(self.encode_lists_timed(lists)?.0)
-    }
-
-    /// [`Cascade::encode_lists`] with the time spent loading and encoding.
-    fn encode_lists_timed(
+    /// load when it is not resident), with the time spent loading and
+    /// encoding.
+    fn encode_lists(
         &self,
         lists: &[&[String]],
     ) -> Result<(Vec<TextEmbeddings<B>>, Duration, Duration), PipelineError> {
@@ -349,7 +350,7 @@ impl<B: Backend> Cascade<B> {
         let mut encoded = if lists.is_empty() {
             Vec::new()
         } else {
-            let (encoded, load, encode) = self.encode_lists_timed(&lists)?;
+            let (encoded, load, encode) = self.encode_lists(&lists)?;
             timings.text_load = load;
             timings.text_encode = encode;
             encoded
@@ -381,13 +382,10 @@ impl<B: Backend> Cascade<B> {
             ),
         };
 
-        let rows = |count: usize| -> Tensor<B, 1, Int> {
-            let idx: Vec<i64> = (0..n * per)
-                .map(|i| if count == 1 { 0 } else { (i / per) as i64 })
-                .collect();
-            Tensor::from_data(TensorData::new(idx, [n * per]), &self.device)
-        };
-        let (pick_cond, pick_uncond) = (rows(n), rows(uncond_rows));
+        let (pick_cond, pick_uncond) = (
+            self.image_rows(n, n, per),
+            self.image_rows(uncond_rows, n, per),
+        );
         Ok((
             TextBatch {
                 cond: cond.select(0, pick_cond.clone()),
@@ -400,9 +398,20 @@ impl<B: Backend> Cascade<B> {
         ))
     }
 
-    /// Checks a request and works out each stage's settings and size, so
-    /// that a bad request fails before anything is loaded or sampled.
-    fn plan(&self, req: &GenerateRequest) -> Result<Vec<StagePlan>, PipelineError> {
+    /// The row of a `count`-row batch each of `n * per` images reads: the
+    /// only row when `count` is 1, else its prompt's (`images_per_prompt` =
+    /// `per` images per prompt, prompt-major).
+    fn image_rows(&self, count: usize, n: usize, per: usize) -> Tensor<B, 1, Int> {
+        let idx: Vec<i64> = (0..n * per)
+            .map(|i| if count == 1 { 0 } else { (i / per) as i64 })
+            .collect();
+        Tensor::from_data(TensorData::new(idx, [n * per]), &self.device)
+    }
+
+    /// Checks a request and works out each stage's settings, size, sampler
+    /// and augmentation, so that a bad request fails before anything is
+    /// loaded or sampled.
+    fn plan(&self, req: &GenerateRequest) -> Result<Vec<StagePlan<B>>, PipelineError> {
         let n = req.prompt_count();
         if n == 0 {
             return Err(invalid("no prompts"));
@@ -438,7 +447,7 @@ impl<B: Backend> Cascade<B> {
             )));
         }
         let first = self.check_start(req, last)?;
-        let mut plans: Vec<StagePlan> = Vec::with_capacity(last + 1 - first);
+        let mut plans: Vec<StagePlan<B>> = Vec::with_capacity(last + 1 - first);
         for (i, stage) in self.stages.iter().enumerate().take(last + 1).skip(first) {
             let overrides = req.overrides(i);
             let settings = stage.defaults.with(&overrides);
@@ -451,13 +460,12 @@ impl<B: Backend> Cascade<B> {
                 (Some(p), _) => Some((&self.stages[p], plans[p - first].size)),
             };
             let size = stage.size(previous, req.size)?;
-            // Builds the sampler once to check steps, timesteps and sampler.
-            stage.sampler(
+            let sampler = stage.sampler(
                 &settings,
                 overrides.thresholding,
                 overrides.timesteps.as_deref(),
             )?;
-            if stage.is_super_resolution() {
+            let augmentation = if stage.is_super_resolution() {
                 let level = settings.noise_level.unwrap_or(0);
                 let schedule = stage.noising_schedule()?;
                 if level >= schedule.len() {
@@ -467,12 +475,17 @@ impl<B: Backend> Cascade<B> {
                         schedule.len()
                     )));
                 }
-            }
+                Some((schedule, level))
+            } else {
+                None
+            };
             plans.push(StagePlan {
                 stage: i,
                 settings,
                 overrides,
                 size,
+                sampler,
+                augmentation,
             });
         }
         Ok(plans)
@@ -566,12 +579,15 @@ impl<B: Backend> Cascade<B> {
         noise: &mut dyn FnMut(usize, u64) -> Box<dyn NoiseSource<B>>,
         progress: &mut dyn FnMut(StageProgress),
     ) -> Result<StageOutputs<B>, PipelineError> {
-        let plans = self.plan(req)?;
+        let mut plans = self.plan(req)?;
         let guided = plans.iter().any(|p| p.settings.guided());
         let (text, notes, mut timings) = self.text_conditioning(req, guided)?;
-        let images = req.prompt_count() * req.images_per_prompt;
-        let stages = plans.len();
-        let mut outputs: Vec<Tensor<B, 4>> = Vec::with_capacity(stages);
+        let (n, per) = (req.prompt_count(), req.images_per_prompt);
+        let images = n * per;
+        // Stages `0..stages` are this run's (those before a `start_from`
+        // stage are skipped, not run).
+        let stages = plans.last().map_or(0, |p| p.stage + 1);
+        let mut outputs: Vec<Tensor<B, 4>> = Vec::with_capacity(plans.len());
         // A run that starts from an image reads it as the previous output,
         // each prompt's image repeated `images_per_prompt` times.
         let mut given = req.start_from.as_ref().map(|start| {
@@ -582,14 +598,9 @@ impl<B: Backend> Cascade<B> {
                     .convert_dtype(<B::FloatElem as burn::tensor::Element>::dtype()),
                 &self.device,
             );
-            let per = req.images_per_prompt;
-            let idx: Vec<i64> = (0..images).map(|k| (k / per) as i64).collect();
-            image.select(
-                0,
-                Tensor::from_data(TensorData::new(idx, [images]), &self.device),
-            )
+            image.select(0, self.image_rows(n, n, per))
         });
-        for plan in &plans {
+        for plan in &mut plans {
             let i = plan.stage;
             let stage = &self.stages[i];
             let seed = plan
@@ -611,13 +622,13 @@ impl<B: Backend> Cascade<B> {
                 let previous = outputs.last().or(given.as_ref()).ok_or_else(|| {
                     invalid(format!("stage `{}` needs a previous stage", stage.name))
                 })?;
-                let (lowres, level) = self.lowres_conditioning(
-                    stage,
-                    &plan.settings,
-                    previous,
-                    (h, w),
-                    source.as_mut(),
-                )?;
+                let (schedule, level) = plan
+                    .augmentation
+                    .as_ref()
+                    .expect("planned for every super-resolution stage");
+                let lowres =
+                    self.lowres_conditioning(schedule, *level, previous, (h, w), source.as_mut());
+                let level = *level;
                 let rows = if guided { 2 * images } else { images };
                 cond.lowres = Some(if guided {
                     Tensor::cat(vec![lowres.clone(), lowres], 0)
@@ -641,25 +652,20 @@ impl<B: Backend> Cascade<B> {
     }
 
     /// A super-resolution stage's low-resolution input: the previous output
-    /// resized to `(h, w)` (bilinear, `align_corners`), noised to the
-    /// stage's augmentation level with one draw from `source`.
+    /// resized to `(h, w)` (bilinear, `align_corners`), noised to `level` of
+    /// the noising `schedule` with one draw from `source`.
     fn lowres_conditioning(
         &self,
-        stage: &Stage<B>,
-        settings: &StageSettings,
+        schedule: &DiscreteSchedule,
+        level: usize,
         previous: &Tensor<B, 4>,
         (h, w): (usize, usize),
         source: &mut dyn NoiseSource<B>,
-    ) -> Result<(Tensor<B, 4>, usize), PipelineError> {
+    ) -> Tensor<B, 4> {
         let images = previous.dims()[0];
-        let level = settings.noise_level.unwrap_or(0);
-        let schedule = stage.noising_schedule()?;
         let upscaled = resize_to(previous.clone(), h, w);
         let aug = source.gaussian([images, 3, h, w], &self.device);
-        Ok((
-            add_noise(&schedule, upscaled, aug, &vec![level; images]),
-            level,
-        ))
+        add_noise(schedule, upscaled, aug, &vec![level; images])
     }
 
     /// Samples one stage: the edit plan (base stage: start part-way from the
@@ -670,7 +676,7 @@ impl<B: Backend> Cascade<B> {
         &self,
         i: usize,
         stages: usize,
-        plan: &StagePlan,
+        plan: &mut StagePlan<B>,
         req: &GenerateRequest,
         x_t: Tensor<B, 4>,
         cond: &UNetCond<B>,
@@ -680,11 +686,7 @@ impl<B: Backend> Cascade<B> {
         let stage = &self.stages[i];
         let images = x_t.dims()[0];
         let (h, w) = plan.size;
-        let mut sampler = stage.sampler(
-            &plan.settings,
-            plan.overrides.thresholding,
-            plan.overrides.timesteps.as_deref(),
-        )?;
+        let sampler = &mut plan.sampler;
         let schedule = stage.scheduler.schedule()?;
         let mut skip = 0;
         let mut x = x_t;

@@ -104,10 +104,11 @@ fn stage_two_from_diffusers_stage_one_output_matches_within_1e_3() {
                     assert_eq!(stage, 1, "only stage II draws");
                     Box::new(Replay(trace.noise("stage2")))
                 },
-                &mut |p| stages_seen.push(p.stage),
+                &mut |p| stages_seen.push((p.stage, p.stages)),
             )
             .unwrap();
-        assert!(stages_seen.iter().all(|&s| s == 1));
+        // Stage 1 of stages 0..2 (stage 0 skipped, not run).
+        assert!(stages_seen.iter().all(|&s| s == (1, 2)), "{stages_seen:?}");
         assert_eq!(out.outputs.len(), 1);
         assert_eq!(out.outputs[0].dims(), [1, 3, 32, 48]);
         let e = max_abs(out.outputs[0].clone(), trace.tensor("stage2_output_pt"));
