@@ -44,3 +44,16 @@ fn demo_cascade_loads_and_samples() {
     assert_eq!(out.images[0].dimensions(), (256, 256));
     assert!(out.truncated.is_empty());
 }
+
+/// The demo's word-level vocabulary has no `over` or `beneath`: a prompt
+/// using them says so, by name, instead of drawing from `<unk>` silently.
+#[test]
+fn words_outside_the_demo_vocabulary_are_reported() {
+    let device = default_device();
+    let cascade = Cascade::<DefaultBackend>::load(DEMO, &device).unwrap();
+    let out = cascade
+        .encode(&["a red circle beneath a star over a square".to_string()])
+        .unwrap();
+    assert_eq!(out.unknown.len(), 1);
+    assert_eq!(out.unknown[0].words, ["beneath", "over"]);
+}
