@@ -15,6 +15,14 @@
 //! `ndarray` is the default.
 #![warn(missing_docs)]
 
+/// The burn this crate is built on, for code that must name the same types.
+pub use burn;
+/// The CPU backend of the `flex` feature: `imagen-burn-flex`, our copy of
+/// burn-flex 0.21.0 with faster convolutions. Its [`flex::patch`] module
+/// reports what it carries, so a program can check that it runs the kernels
+/// imagen is tested with.
+#[cfg(feature = "flex")]
+pub use burn_flex as flex;
 pub use imagen_diffusion as diffusion;
 pub use imagen_pipeline as pipeline;
 pub use imagen_shapes as shapes;

@@ -111,7 +111,7 @@ impl<B: Backend> Source<B> for TextFiles {
 
     fn load(&self, device: &B::Device) -> Result<TextEncoder<B>, PipelineError> {
         let model = T5Encoder::load_with(&self.config, &self.checkpoint, self.dtype, device)?;
-        let tokenizer = read_tokenizer(&self.tokenizer)?;
+        let tokenizer = read_tokenizer(&self.tokenizer, self.config.vocab_size)?;
         Ok(TextEncoder::new(tokenizer, model, device).with_max_length(self.max_length))
     }
 }
@@ -217,13 +217,16 @@ pub(crate) fn open_component<B: Backend>(
     Ok((checkpoint, dtype, report))
 }
 
-/// A tokenizer file, or a tokenizer directory (`tokenizer.json` or `spiece.model`).
-pub(crate) fn read_tokenizer(path: &Path) -> Result<T5Tokenizer, PipelineError> {
-    Ok(if path.is_dir() {
+/// A tokenizer file, or a tokenizer directory (`tokenizer.json` or
+/// `spiece.model`), checked against the model's `vocab_size`.
+pub(crate) fn read_tokenizer(path: &Path, vocab_size: usize) -> Result<T5Tokenizer, PipelineError> {
+    let tokenizer = if path.is_dir() {
         T5Tokenizer::from_dir(path)?
     } else {
         T5Tokenizer::from_file(path)?
-    })
+    };
+    tokenizer.check_vocab_size(vocab_size, path)?;
+    Ok(tokenizer)
 }
 
 /// A text encoder from `dir` (T5 `config.json` + weights) and `tokenizer`.
@@ -252,7 +255,7 @@ pub(crate) fn text_model<B: Backend>(
         Residency::Resident => Loadable::Resident(Source::<B>::load(&files, device)?),
         Residency::Sequential => {
             // Fail now on a tokenizer that cannot be read, not mid-call.
-            read_tokenizer(&files.tokenizer)?;
+            read_tokenizer(&files.tokenizer, files.config.vocab_size)?;
             Loadable::OnDemand(files)
         }
     };

@@ -40,6 +40,20 @@ pub enum TextError {
         /// What failed.
         reason: String,
     },
+    /// The tokenizer produces ids the model's embedding table has no row
+    /// for: a tokenizer of another model.
+    #[error(
+        "tokenizer `{path}` produces ids up to {max_id}, but the model's vocab_size is {vocab_size} \
+         (a tokenizer of another model?)"
+    )]
+    VocabSize {
+        /// The tokenizer file or directory.
+        path: PathBuf,
+        /// The largest id in the tokenizer's vocabulary, added tokens included.
+        max_id: u32,
+        /// The model's `vocab_size` (`config.json`).
+        vocab_size: usize,
+    },
     /// Tokenization of a prompt failed.
     #[error("cannot tokenize prompt {index}: {reason}")]
     Encode {

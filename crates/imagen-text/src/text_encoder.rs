@@ -74,6 +74,7 @@ impl<B: Backend> TextEncoder<B> {
         let dir = dir.as_ref();
         let tokenizer = T5Tokenizer::from_dir(dir)?;
         let model = T5Encoder::from_dir_with(dir, options, device)?;
+        tokenizer.check_vocab_size(model.vocab_size(), dir)?;
         Ok(Self::new(tokenizer, model, device))
     }
 

@@ -162,6 +162,34 @@ impl T5Tokenizer {
         Ok(Self { inner, pad_id })
     }
 
+    /// The largest id this tokenizer produces, added tokens (T5's sentinels)
+    /// included.
+    pub fn max_id(&self) -> u32 {
+        self.inner
+            .get_vocab(true)
+            .values()
+            .copied()
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Checks that every id this tokenizer produces has a row in a model's
+    /// embedding table of `vocab_size` rows (T5's `config.json`
+    /// `vocab_size`; T5's 32,100 tokens fit its 32,128 rows). `path` names
+    /// the tokenizer in the error. Without this check a mismatched tokenizer
+    /// would index past the table at encode time.
+    pub fn check_vocab_size(&self, vocab_size: usize, path: &Path) -> Result<(), TextError> {
+        let max_id = self.max_id();
+        if max_id as usize >= vocab_size {
+            return Err(TextError::VocabSize {
+                path: path.to_path_buf(),
+                max_id,
+                vocab_size,
+            });
+        }
+        Ok(())
+    }
+
     /// The id used for padding.
     pub fn pad_id(&self) -> u32 {
         self.pad_id

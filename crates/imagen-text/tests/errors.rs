@@ -228,3 +228,41 @@ fn sharded_index_pointing_at_a_missing_shard_is_named() {
         "{err}"
     );
 }
+
+/// Issue 39: a tokenizer with more ids than the model has embedding rows (a
+/// tokenizer of another model) is refused at load, naming both numbers,
+/// instead of indexing past the table at encode time.
+#[test]
+fn tokenizer_ids_beyond_vocab_size_are_refused_at_load() {
+    let dir = scratch("vocab", "t5_gated");
+    let config = dir.join("config.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    json["vocab_size"] = 80.into();
+    std::fs::write(&config, json.to_string()).unwrap();
+    rewrite(&dir.join("model.safetensors"), |tensors| {
+        let shared = tensors.iter_mut().find(|t| t.0 == "shared.weight").unwrap();
+        let row_bytes = shared.3.len() / shared.2[0];
+        shared.2[0] = 80;
+        shared.3.truncate(80 * row_bytes);
+    });
+    let err = TextEncoder::<TestBackend>::from_dir(&dir, &Default::default()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TextError::VocabSize {
+                max_id: 90,
+                vocab_size: 80,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains(&dir.display().to_string()),
+        "{err}"
+    );
+    // The fixture as recorded fits: 91 ids, 91 rows.
+    TextEncoder::<TestBackend>::from_dir(fixtures().join("t5_gated"), &Default::default()).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -6,6 +6,7 @@ use crate::data::DataError;
 
 /// A training error, naming the file, setting or step at fault.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TrainError {
     /// A setting that cannot be trained with.
     #[error("invalid training config: {0}")]

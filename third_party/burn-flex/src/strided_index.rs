@@ -87,7 +87,7 @@ pub(crate) fn for_each_run<const K: usize, F>(
 ) where
     F: FnMut([isize; K], usize, [isize; K]),
 {
-    if shape.iter().any(|&n| n == 0) {
+    if shape.contains(&0) {
         return;
     }
     let mut dims: Vec<(usize, [isize; K])> = Vec::with_capacity(shape.len());

@@ -506,6 +506,28 @@ pub(crate) fn im2col_t_tile<T: Copy>(
     }
 }
 
+/// imagen's patch: the path [`conv3d_f32`] takes for these shapes, checked
+/// in the same order as its dispatch (see `crate::patch`).
+pub(crate) fn conv3d_f32_path(
+    x_shape: &[usize],
+    w_shape: &[usize],
+    options: &ConvOptions<3>,
+) -> &'static str {
+    if is_1x1_conv(w_shape[2], w_shape[3], w_shape[4], options) {
+        "1x1-gemm"
+    } else if should_use_depthwise_conv(x_shape, w_shape, options) {
+        "depthwise"
+    } else if should_use_small_channel_conv(x_shape, w_shape, options) {
+        "small-channel"
+    } else if super::conv_winograd::should_use_winograd(x_shape, w_shape, options) {
+        "winograd-f2x2-3x3"
+    } else if should_use_direct_conv(x_shape, w_shape, options) {
+        "direct"
+    } else {
+        "im2col-gemm"
+    }
+}
+
 /// Check if this is a 1x1 convolution that can use the fast path.
 fn is_1x1_conv(
     kernel_d: usize,

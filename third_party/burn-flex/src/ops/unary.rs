@@ -78,8 +78,7 @@ fn for_each_chunk<E: Send, K: Fn(&mut [E]) + Sync>(data: &mut [E], kernel: K) {
     #[cfg(feature = "rayon")]
     if data.len() >= 2 * MAP_CHUNK {
         use rayon::prelude::*;
-        data.par_chunks_mut(MAP_CHUNK)
-            .for_each(|chunk| kernel(chunk));
+        data.par_chunks_mut(MAP_CHUNK).for_each(&kernel);
         return;
     }
     kernel(data);
@@ -462,7 +461,7 @@ pub fn erf_f32_vectorizable(x: f32) -> f32 {
     s = s * x2 + -2.686_617e-2;
     s = s * x2 + 0.112_837_92;
     s = s * x2 + -0.376_126_4;
-    s = s * x2 + 1.128_379_2;
+    s = s * x2 + core::f32::consts::FRAC_2_SQRT_PI;
     let series = x * s;
 
     let a = x.abs();
