@@ -251,9 +251,13 @@ impl<B: Backend> DpmSolverScheduler<B> {
                 let len = ((0.0 - start) / step).ceil() as usize;
                 numpy_arange(start, step, len)
                     .into_iter()
-                    // diffusers can reach -1 here (a clipped schedule whose
-                    // last value rounds to 0); np.interp then takes
-                    // sigma[0], as timestep 0 does.
+                    // For some n (61, 103, 121, ... of 1000) rounding makes
+                    // numpy's length n + 1, the extra value rounds to 0 and
+                    // diffusers visits timestep -1 (np.interp then takes
+                    // sigma[0]): one step more than asked, the last two at
+                    // the same sigma. Like `spaced_timesteps`, keep the
+                    // first n; every list diffusers gets right is identical.
+                    .take(n)
                     .map(|v| (v.round_ties_even() as usize).saturating_sub(1))
                     .collect()
             }

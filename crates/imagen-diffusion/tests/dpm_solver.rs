@@ -152,6 +152,25 @@ fn lambda_min_clipped_shortens_the_schedule() {
     }
 }
 
+/// Issue 39: trailing spacing gives n strictly descending timesteps for
+/// every n in 1..=1000 (diffusers gives n + 1 for n = 61, 103, 121, ...,
+/// ending at timestep -1).
+#[test]
+fn trailing_gives_n_strictly_descending_timesteps_for_every_n() {
+    let cfg = SchedulerConfig {
+        timestep_spacing: TimestepSpacing::Trailing,
+        ..config("dpmpp2m_25")
+    };
+    let mut s = Dpm::new(&cfg).unwrap();
+    for n in 1..=1000 {
+        s.set_timesteps(n).unwrap();
+        let ts = s.timesteps();
+        assert_eq!(ts.len(), n, "n={n}: {ts:?}");
+        assert!(ts[0] < 1000, "n={n}: {ts:?}");
+        assert!(ts.windows(2).all(|w| w[0] > w[1]), "n={n}: {ts:?}");
+    }
+}
+
 /// Runs all 25 steps of `dpmpp2m_25`'s model outputs under `cfg`, feeding
 /// the scheduler its own samples, and compares the sample after step 23
 /// (the last second-order step) with diffusers'.
