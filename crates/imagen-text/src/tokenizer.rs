@@ -101,7 +101,27 @@ impl T5Tokenizer {
             path: path.to_path_buf(),
             reason,
         };
-        let mut inner = Tokenizer::from_file(path).map_err(|e| err(e.to_string()))?;
+        let text = std::fs::read_to_string(path).map_err(|source| TextError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        // The tokenizers crate panics (`expect`) on some malformed files
+        // instead of failing: a JSON syntax error inside the decoder, a bad
+        // precompiled charsmap. Check the syntax first, so that the message
+        // says where it is, and catch what remains: a user's file must not
+        // abort the program.
+        serde_json::from_str::<serde::de::IgnoredAny>(&text)
+            .map_err(|e| err(format!("not valid JSON: {e}")))?;
+        let mut inner = std::panic::catch_unwind(|| text.parse::<Tokenizer>())
+            .map_err(|panic| {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                err(format!("the tokenizers crate could not read it ({what})"))
+            })?
+            .map_err(|e| err(e.to_string()))?;
         let pad_id = match inner.get_padding() {
             Some(p) => p.pad_id,
             None => inner
@@ -224,6 +244,11 @@ impl T5Tokenizer {
                     kept: max_length,
                 });
                 enc.truncate(budget, 0, TruncationDirection::Right);
+                // The cut-off tail is not used. Left in, the post-processor
+                // would combine it with every `$A` of its template, and a
+                // tokenizer.json whose template repeats `$A` makes that
+                // exponential (found by the fuzz tests: 101 copies hung).
+                drop(enc.take_overflowing());
             }
             let enc = self
                 .inner

@@ -319,7 +319,7 @@ impl UNetConfig {
             path: path.to_path_buf(),
             source,
         })?;
-        cfg.validate()?;
+        cfg.validate().map_err(|e| e.in_file(path))?;
         Ok(cfg)
     }
 

@@ -207,7 +207,10 @@ impl EmbeddingCache {
             None => {
                 return Err(DataError::CacheFormat {
                     path: shard.path().to_path_buf(),
-                    reason: format!("no caption recorded for key {key}"),
+                    reason: format!(
+                        "no caption recorded for key {key}, which `{}` places in this shard",
+                        self.dir.join(index::INDEX_FILE).display()
+                    ),
                 });
             }
         }
