@@ -66,6 +66,10 @@ impl std::fmt::Display for Truncation {
     }
 }
 
+/// The longest added token `T5Tokenizer::from_file` reads, in bytes (T5's
+/// are a dozen: `<extra_id_99>`).
+const MAX_ADDED_TOKEN_BYTES: usize = 256;
+
 /// A Hugging Face T5 tokenizer used the way transformers' T5 tokenizer is
 /// called by text-to-image pipelines: `padding="max_length"`,
 /// `truncation=True`, special tokens (T5's `</s>`) kept.
@@ -112,6 +116,30 @@ impl T5Tokenizer {
         // abort the program.
         serde_json::from_str::<serde::de::IgnoredAny>(&text)
             .map_err(|e| err(format!("not valid JSON: {e}")))?;
+        // The tokenizers crate takes time quadratic in an added token's
+        // length to load it (1 000 characters: 1 s; 20 000: 78 s, found by
+        // the fuzz tests). Real added tokens are short.
+        #[derive(serde::Deserialize)]
+        struct Added {
+            #[serde(default)]
+            added_tokens: Vec<Content>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Content {
+            content: String,
+        }
+        if let Ok(added) = serde_json::from_str::<Added>(&text)
+            && let Some((i, t)) = added
+                .added_tokens
+                .iter()
+                .enumerate()
+                .find(|(_, t)| t.content.len() > MAX_ADDED_TOKEN_BYTES)
+        {
+            return Err(err(format!(
+                "added token {i} is {} bytes long; at most {MAX_ADDED_TOKEN_BYTES} are read",
+                t.content.len()
+            )));
+        }
         let mut inner = std::panic::catch_unwind(|| text.parse::<Tokenizer>())
             .map_err(|panic| {
                 let what = panic

@@ -473,6 +473,20 @@ impl UNetConfig {
                 ));
             }
         }
+        // The text's GroupNorm has 32 groups (diffusers'
+        // `cross_attention_norm_num_groups`): the text width must divide.
+        if self.cross_attention_norm.as_deref() == Some("group_norm") {
+            for i in 0..n {
+                let dim = self.cross_attention_dim.get(i);
+                if dim == 0 || !dim.is_multiple_of(32) {
+                    return Err(unsupported(
+                        "cross_attention_dim",
+                        dim,
+                        "must be a positive multiple of 32 with cross_attention_norm \"group_norm\"",
+                    ));
+                }
+            }
+        }
         let choice = |field: &'static str, value: &str, allowed: &[&str]| {
             if allowed.contains(&value) {
                 Ok(())

@@ -33,7 +33,10 @@
 //! `IMAGEN_FUZZ_SEED` (default: the clock), writes each new finding's input
 //! into the corpus (one per distinct finding), prints a summary line, and
 //! fails if there was any finding. Every failure prints the seed, case
-//! number and mutation, which reproduce it.
+//! number and mutation, which reproduce it: `IMAGEN_FUZZ_SEED=s
+//! IMAGEN_FUZZ_CASE=i` runs that case alone and keeps its input under
+//! `$TMPDIR/imagen-fuzz-findings/<target>/`, from where it can be copied
+//! into the corpus.
 #![allow(dead_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -1116,13 +1119,19 @@ pub fn run(target: Target) {
             break;
         }
     }
-    // 2. Fresh random cases.
+    // 2. Fresh random cases; `IMAGEN_FUZZ_CASE=i` (with the seed) runs only
+    // case `i`, keeping its input first (a case that aborts the process
+    // leaves it behind).
+    let only: Option<u64> = std::env::var("IMAGEN_FUZZ_CASE")
+        .ok()
+        .and_then(|s| s.parse().ok());
     let deadline = long_secs.map(|s| start + Duration::from_secs(s));
-    let mut i = 0u64;
+    let mut i = only.unwrap_or(0);
     while !hung {
-        match deadline {
-            Some(d) if Instant::now() >= d => break,
-            None if i >= target.ci_cases => break,
+        match (deadline, only) {
+            (_, Some(o)) if i > o => break,
+            (Some(d), None) if Instant::now() >= d => break,
+            (None, None) if i >= target.ci_cases => break,
             _ => {}
         }
         let cs = case_seed(seed, i);
@@ -1133,6 +1142,15 @@ pub fn run(target: Target) {
             "{} seed {seed} case {i} (IMAGEN_FUZZ_SEED={seed}): {rel}: {what}",
             target.name
         );
+        if only.is_some() {
+            let kept = std::env::temp_dir()
+                .join("imagen-fuzz-findings")
+                .join(target.name);
+            let _ = std::fs::create_dir_all(&kept);
+            let p = kept.join(corpus_name(&rel, &bytes));
+            let _ = std::fs::write(&p, &bytes);
+            println!("{label}\n  input: {}", p.display());
+        }
         cases += 1;
         i += 1;
         if check(&rel, &bytes, label, &mut findings, &mut tally, &mut errors) {
