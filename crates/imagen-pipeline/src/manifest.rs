@@ -94,6 +94,18 @@ fn inside(dir: &Path, relative: &str, what: &str) -> Result<PathBuf, PipelineErr
     Ok(dir.join(path))
 }
 
+/// Reads a scheduler config and builds its training tables, which every
+/// sampler and the noise augmentation need: a config without valid ones
+/// (a `beta_end` of 2, no timesteps) is refused here, naming the file,
+/// rather than when sampling starts.
+fn scheduler_config(path: &Path) -> Result<SchedulerConfig, PipelineError> {
+    let config = SchedulerConfig::from_file(path)?;
+    config
+        .schedule()
+        .map_err(|e| invalid(format!("`{}`: {e}", path.display())))?;
+    Ok(config)
+}
+
 /// [`inside`], and what is there must be a directory (or, with `file`, a
 /// file): a missing or wrong one names the manifest that points to it.
 fn component(dir: &Path, relative: &str, what: &str, file: bool) -> Result<PathBuf, PipelineError> {
@@ -245,7 +257,7 @@ impl<B: Backend> Cascade<B> {
                 true,
             )?;
             let noising = match &s.noising_scheduler {
-                Some(p) => Some(SchedulerConfig::from_file(component(
+                Some(p) => Some(scheduler_config(&component(
                     dir,
                     p,
                     &format!("stage `{}`'s noising scheduler", s.name),
@@ -253,6 +265,7 @@ impl<B: Backend> Cascade<B> {
                 )?)?),
                 None => None,
             };
+            let scheduler = scheduler_config(&scheduler_path)?;
             let (unet, unet_config, report) = stage_unet::<B>(
                 &s.name,
                 &unet_dir,
@@ -265,7 +278,7 @@ impl<B: Backend> Cascade<B> {
                 name: s.name.clone(),
                 unet,
                 unet_config,
-                scheduler: SchedulerConfig::from_file(scheduler_path)?,
+                scheduler,
                 noising,
                 resolution: s.resolution,
                 defaults: s.defaults,

@@ -142,14 +142,27 @@ impl T5Tokenizer {
         }
         let mut inner = std::panic::catch_unwind(|| text.parse::<Tokenizer>())
             .map_err(|panic| {
-                let what = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
-                err(format!("the tokenizers crate could not read it ({what})"))
+                err(format!(
+                    "the tokenizers crate could not read it ({})",
+                    panic_text(&*panic)
+                ))
             })?
             .map_err(|e| err(e.to_string()))?;
+        // Some inconsistencies load and panic on first use: a template
+        // naming a special token its `special_tokens` lack (found by the
+        // fuzz tests). One prompt through every stage finds them here,
+        // where the file can be named.
+        // (An error on it is left to the prompts that meet it.)
+        let _probe: tokenizers::Result<tokenizers::Encoding> = std::panic::catch_unwind(|| {
+            let enc = inner.encode("a", false)?;
+            inner.post_process(enc, None, true)
+        })
+        .map_err(|panic| {
+            err(format!(
+                "the tokenizers crate fails on a test prompt ({})",
+                panic_text(&*panic)
+            ))
+        })?;
         let pad_id = match inner.get_padding() {
             Some(p) => p.pad_id,
             None => inner
@@ -249,7 +262,20 @@ impl T5Tokenizer {
                 index,
                 reason: e.to_string(),
             };
-            let mut enc = self.inner.encode(*prompt, false).map_err(encode_err)?;
+            // The tokenizers crate panics on some inconsistent files that
+            // load (a probe at load catches the ones known); a panic on a
+            // prompt is this prompt's error, not the program's end.
+            let guarded = |f: &dyn Fn() -> tokenizers::Result<tokenizers::Encoding>| {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+                    .unwrap_or_else(|panic| {
+                        Err(
+                            format!("the tokenizers crate panicked: {}", panic_text(&*panic))
+                                .into(),
+                        )
+                    })
+                    .map_err(encode_err)
+            };
+            let mut enc = guarded(&|| self.inner.encode(*prompt, false))?;
             if let Some(unk) = unk_id {
                 let words: Vec<String> = enc
                     .get_ids()
@@ -278,10 +304,7 @@ impl T5Tokenizer {
                 // exponential (found by the fuzz tests: 101 copies hung).
                 drop(enc.take_overflowing());
             }
-            let enc = self
-                .inner
-                .post_process(enc, None, true)
-                .map_err(encode_err)?;
+            let enc = guarded(&|| self.inner.post_process(enc.clone(), None, true))?;
             let mut ids = enc.get_ids().to_vec();
             let mut mask = vec![1u32; ids.len()];
             ids.resize(max_length, self.pad_id);
@@ -291,4 +314,13 @@ impl T5Tokenizer {
         }
         Ok(batch)
     }
+}
+
+/// The message of a caught panic.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
 }
