@@ -19,11 +19,15 @@ pub(crate) fn thresholding_of(
     has_clip_sample: bool,
 ) -> Result<Thresholding, DiffusionError> {
     Ok(if config.thresholding {
-        if !(0.0..=1.0).contains(&config.dynamic_thresholding_ratio) {
+        // A ratio of 0 takes the smallest |x0| as the threshold, which the
+        // clamp to at least 1 turns into plain clipping to [-1, 1]: not the
+        // dynamic thresholding the config asks for, so a broken config.
+        let ratio = config.dynamic_thresholding_ratio;
+        if !(ratio > 0.0 && ratio <= 1.0) {
             return Err(unsupported(
                 "dynamic_thresholding_ratio",
-                &config.dynamic_thresholding_ratio.to_string(),
-                "must be in [0, 1]",
+                &ratio.to_string(),
+                "must be in (0, 1]",
             ));
         }
         if config.sample_max_value.is_nan() || config.sample_max_value < 1.0 {

@@ -94,6 +94,40 @@ fn inside(dir: &Path, relative: &str, what: &str) -> Result<PathBuf, PipelineErr
     Ok(dir.join(path))
 }
 
+/// Reads a scheduler config and builds its training tables, which every
+/// sampler and the noise augmentation need: a config without valid ones
+/// (a `beta_end` of 2, no timesteps) is refused here, naming the file,
+/// rather than when sampling starts.
+fn scheduler_config(path: &Path) -> Result<SchedulerConfig, PipelineError> {
+    let config = SchedulerConfig::from_file(path)?;
+    config
+        .schedule()
+        .map_err(|e| invalid(format!("`{}`: {e}", path.display())))?;
+    Ok(config)
+}
+
+/// [`inside`], and what is there must be a directory (or, with `file`, a
+/// file): a missing or wrong one names the manifest that points to it.
+fn component(dir: &Path, relative: &str, what: &str, file: bool) -> Result<PathBuf, PipelineError> {
+    let path = inside(dir, relative, what)?;
+    let manifest = dir.join("manifest.json");
+    if !path.exists() {
+        return Err(PipelineError::NotFound {
+            path,
+            what: format!("{what}, named in `{}`", manifest.display()),
+        });
+    }
+    if path.is_file() != file {
+        let kind = if file { "a file" } else { "a directory" };
+        return Err(invalid(format!(
+            "`{}`: {what} `{}` is not {kind}",
+            manifest.display(),
+            path.display()
+        )));
+    }
+    Ok(path)
+}
+
 /// `options` with the manifest's variant where the options name none.
 fn with_variant(options: &LoadOptions, variant: &Option<String>) -> LoadOptions {
     let mut options = options.clone();
@@ -188,10 +222,20 @@ impl<B: Backend> Cascade<B> {
                 manifest.version
             )));
         }
+        // Stage names are directory names in `Cascade::save` and keys of
+        // per-stage options: one stage each. (A manifest repeating a stage
+        // 100 times loaded it 100 times; found by the fuzz tests.)
+        let mut names = std::collections::HashSet::new();
+        if let Some(s) = manifest.stages.iter().find(|s| !names.insert(&s.name)) {
+            return Err(invalid(format!(
+                "`{}`: stage name {:?} appears twice",
+                manifest_path.display(),
+                s.name
+            )));
+        }
         let residency = options.residency;
         let t = &manifest.text_encoder;
-        let text_dir = inside(dir, &t.dir, "text encoder")?;
-        require(&text_dir, "the text encoder directory")?;
+        let text_dir = component(dir, &t.dir, "text encoder", false)?;
         // `tokenizer.json`, or `spiece.model` for a cascade saved from IF files.
         let tokenizer = text_dir.clone();
         let (text, report) = text_model::<B>(
@@ -205,25 +249,23 @@ impl<B: Backend> Cascade<B> {
         let mut reports = vec![report];
         let mut stages = Vec::with_capacity(manifest.stages.len());
         for (i, s) in manifest.stages.iter().enumerate() {
-            let unet_dir = inside(dir, &s.unet, &format!("stage `{}`'s U-Net", s.name))?;
-            require(&unet_dir, &format!("stage `{}`'s U-Net directory", s.name))?;
-            let scheduler_path = inside(
+            let unet_dir = component(dir, &s.unet, &format!("stage `{}`'s U-Net", s.name), false)?;
+            let scheduler_path = component(
                 dir,
                 &s.scheduler,
                 &format!("stage `{}`'s scheduler", s.name),
-            )?;
-            require(
-                &scheduler_path,
-                &format!("stage `{}`'s scheduler config", s.name),
+                true,
             )?;
             let noising = match &s.noising_scheduler {
-                Some(p) => Some(SchedulerConfig::from_file(inside(
+                Some(p) => Some(scheduler_config(&component(
                     dir,
                     p,
                     &format!("stage `{}`'s noising scheduler", s.name),
+                    true,
                 )?)?),
                 None => None,
             };
+            let scheduler = scheduler_config(&scheduler_path)?;
             let (unet, unet_config, report) = stage_unet::<B>(
                 &s.name,
                 &unet_dir,
@@ -236,13 +278,20 @@ impl<B: Backend> Cascade<B> {
                 name: s.name.clone(),
                 unet,
                 unet_config,
-                scheduler: SchedulerConfig::from_file(scheduler_path)?,
+                scheduler,
                 noising,
                 resolution: s.resolution,
                 defaults: s.defaults,
             });
         }
-        let mut cascade = Self::from_parts(text, stages, reports, device)?;
+        // What the cascade refuses here (a resolution the U-Net cannot
+        // take...) is a value of the manifest.
+        let mut cascade = Self::from_parts(text, stages, reports, device).map_err(|e| match e {
+            PipelineError::InvalidRequest(msg) => {
+                invalid(format!("`{}`: {msg}", manifest_path.display()))
+            }
+            other => other,
+        })?;
         cascade.prompt_style = t.prompt_style;
         cascade.text_mask = t.text_mask;
         cascade.text_source = Some(TextSource {

@@ -11,6 +11,9 @@ use imagen_unet::{UNet, UNetConfig};
 use crate::error::invalid;
 use crate::{PipelineError, SamplerKind, StageSettings, StageUNet};
 
+/// The largest stage resolution a cascade takes, in pixels.
+const MAX_RESOLUTION: usize = 1 << 16;
+
 /// A base or super-resolution stage.
 #[derive(Debug)]
 pub struct Stage<B: Backend> {
@@ -72,6 +75,14 @@ impl<B: Backend> Stage<B> {
                 expected: self.text_dim(),
                 found: text_dim,
             });
+        }
+        // Sizes are multiplied by the resolution on the way up the cascade;
+        // a manifest's 2^62 would overflow there, long after loading.
+        if self.resolution > MAX_RESOLUTION {
+            return Err(invalid(format!(
+                "stage `{}`: resolution {} exceeds {MAX_RESOLUTION} px",
+                self.name, self.resolution
+            )));
         }
         let factor = self.unet_config.downsampling_factor();
         if self.resolution == 0 || !self.resolution.is_multiple_of(factor) {

@@ -127,7 +127,7 @@ impl T5Config {
             path: path.to_path_buf(),
             source,
         })?;
-        cfg.validate()?;
+        cfg.validate().map_err(|e| e.in_file(path))?;
         Ok(cfg)
     }
 
@@ -135,6 +135,7 @@ impl T5Config {
     /// `gated-gelu` means the tanh approximation (`gelu_new`).
     pub fn activation(&self) -> Result<FeedForwardKind, TextError> {
         let unsupported = |reason: &str| TextError::UnsupportedConfig {
+            path: None,
             field: "feed_forward_proj",
             value: format!("{:?}", self.feed_forward_proj),
             reason: reason.to_string(),
@@ -173,6 +174,7 @@ impl T5Config {
         for (field, value) in positive {
             if value == 0 {
                 return Err(TextError::UnsupportedConfig {
+                    path: None,
                     field,
                     value: "0".into(),
                     reason: "must be positive".into(),
@@ -181,6 +183,7 @@ impl T5Config {
         }
         if self.relative_attention_num_buckets < 4 {
             return Err(TextError::UnsupportedConfig {
+                path: None,
                 field: "relative_attention_num_buckets",
                 value: self.relative_attention_num_buckets.to_string(),
                 reason: "bidirectional buckets need at least 4".into(),
@@ -188,6 +191,7 @@ impl T5Config {
         }
         if self.relative_attention_max_distance <= self.relative_attention_num_buckets / 4 {
             return Err(TextError::UnsupportedConfig {
+                path: None,
                 field: "relative_attention_max_distance",
                 value: self.relative_attention_max_distance.to_string(),
                 reason: format!(
@@ -198,6 +202,7 @@ impl T5Config {
         }
         if self.layer_norm_epsilon.is_nan() || self.layer_norm_epsilon <= 0.0 {
             return Err(TextError::UnsupportedConfig {
+                path: None,
                 field: "layer_norm_epsilon",
                 value: self.layer_norm_epsilon.to_string(),
                 reason: "must be positive".into(),

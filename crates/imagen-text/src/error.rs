@@ -23,10 +23,16 @@ pub enum TextError {
         source: serde_json::Error,
     },
     /// A config value this implementation does not support.
-    #[error("unsupported T5 config value {field} = {value}: {reason}")]
+    #[error(
+        "unsupported T5 config value {field} = {value}{}: {reason}",
+        in_file(path.as_deref())
+    )]
     UnsupportedConfig {
         /// The `config.json` key.
         field: &'static str,
+        /// The `config.json` it was read from, when it came from a file
+        /// ([`T5Config::from_file`](crate::T5Config::from_file) sets it).
+        path: Option<PathBuf>,
         /// Its value.
         value: String,
         /// What is supported instead.
@@ -76,4 +82,31 @@ pub enum TextError {
     /// Weights could not be loaded.
     #[error(transparent)]
     Weights(#[from] imagen_weights::WeightsError),
+}
+
+/// ` in `PATH``, or nothing when the value did not come from a file.
+fn in_file(path: Option<&std::path::Path>) -> String {
+    path.map(|p| format!(" in `{}`", p.display()))
+        .unwrap_or_default()
+}
+
+impl TextError {
+    /// Names `path` in an [`TextError::UnsupportedConfig`] that does not
+    /// name a file yet; other errors are returned as they are.
+    pub(crate) fn in_file(self, path: &std::path::Path) -> Self {
+        match self {
+            Self::UnsupportedConfig {
+                field,
+                path: None,
+                value,
+                reason,
+            } => Self::UnsupportedConfig {
+                field,
+                path: Some(path.to_path_buf()),
+                value,
+                reason,
+            },
+            other => other,
+        }
+    }
 }

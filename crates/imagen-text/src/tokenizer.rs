@@ -66,6 +66,10 @@ impl std::fmt::Display for Truncation {
     }
 }
 
+/// The longest added token `T5Tokenizer::from_file` reads, in bytes (T5's
+/// are a dozen: `<extra_id_99>`).
+const MAX_ADDED_TOKEN_BYTES: usize = 256;
+
 /// A Hugging Face T5 tokenizer used the way transformers' T5 tokenizer is
 /// called by text-to-image pipelines: `padding="max_length"`,
 /// `truncation=True`, special tokens (T5's `</s>`) kept.
@@ -101,7 +105,64 @@ impl T5Tokenizer {
             path: path.to_path_buf(),
             reason,
         };
-        let mut inner = Tokenizer::from_file(path).map_err(|e| err(e.to_string()))?;
+        let text = std::fs::read_to_string(path).map_err(|source| TextError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        // The tokenizers crate panics (`expect`) on some malformed files
+        // instead of failing: a JSON syntax error inside the decoder, a bad
+        // precompiled charsmap. Check the syntax first, so that the message
+        // says where it is, and catch what remains: a user's file must not
+        // abort the program.
+        serde_json::from_str::<serde::de::IgnoredAny>(&text)
+            .map_err(|e| err(format!("not valid JSON: {e}")))?;
+        // The tokenizers crate takes time quadratic in an added token's
+        // length to load it (1 000 characters: 1 s; 20 000: 78 s, found by
+        // the fuzz tests). Real added tokens are short.
+        #[derive(serde::Deserialize)]
+        struct Added {
+            #[serde(default)]
+            added_tokens: Vec<Content>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Content {
+            content: String,
+        }
+        if let Ok(added) = serde_json::from_str::<Added>(&text)
+            && let Some((i, t)) = added
+                .added_tokens
+                .iter()
+                .enumerate()
+                .find(|(_, t)| t.content.len() > MAX_ADDED_TOKEN_BYTES)
+        {
+            return Err(err(format!(
+                "added token {i} is {} bytes long; at most {MAX_ADDED_TOKEN_BYTES} are read",
+                t.content.len()
+            )));
+        }
+        let mut inner = std::panic::catch_unwind(|| text.parse::<Tokenizer>())
+            .map_err(|panic| {
+                err(format!(
+                    "the tokenizers crate could not read it ({})",
+                    panic_text(&*panic)
+                ))
+            })?
+            .map_err(|e| err(e.to_string()))?;
+        // Some inconsistencies load and panic on first use: a template
+        // naming a special token its `special_tokens` lack (found by the
+        // fuzz tests). One prompt through every stage finds them here,
+        // where the file can be named.
+        // (An error on it is left to the prompts that meet it.)
+        let _probe: tokenizers::Result<tokenizers::Encoding> = std::panic::catch_unwind(|| {
+            let enc = inner.encode("a", false)?;
+            inner.post_process(enc, None, true)
+        })
+        .map_err(|panic| {
+            err(format!(
+                "the tokenizers crate fails on a test prompt ({})",
+                panic_text(&*panic)
+            ))
+        })?;
         let pad_id = match inner.get_padding() {
             Some(p) => p.pad_id,
             None => inner
@@ -229,7 +290,20 @@ impl T5Tokenizer {
                 index,
                 reason: e.to_string(),
             };
-            let mut enc = self.inner.encode(*prompt, false).map_err(encode_err)?;
+            // The tokenizers crate panics on some inconsistent files that
+            // load (a probe at load catches the ones known); a panic on a
+            // prompt is this prompt's error, not the program's end.
+            let guarded = |f: &dyn Fn() -> tokenizers::Result<tokenizers::Encoding>| {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+                    .unwrap_or_else(|panic| {
+                        Err(
+                            format!("the tokenizers crate panicked: {}", panic_text(&*panic))
+                                .into(),
+                        )
+                    })
+                    .map_err(encode_err)
+            };
+            let mut enc = guarded(&|| self.inner.encode(*prompt, false))?;
             if let Some(unk) = unk_id {
                 let words: Vec<String> = enc
                     .get_ids()
@@ -252,11 +326,13 @@ impl T5Tokenizer {
                     kept: max_length,
                 });
                 enc.truncate(budget, 0, TruncationDirection::Right);
+                // The cut-off tail is not used. Left in, the post-processor
+                // would combine it with every `$A` of its template, and a
+                // tokenizer.json whose template repeats `$A` makes that
+                // exponential (found by the fuzz tests: 101 copies hung).
+                drop(enc.take_overflowing());
             }
-            let enc = self
-                .inner
-                .post_process(enc, None, true)
-                .map_err(encode_err)?;
+            let enc = guarded(&|| self.inner.post_process(enc.clone(), None, true))?;
             let mut ids = enc.get_ids().to_vec();
             let mut mask = vec![1u32; ids.len()];
             ids.resize(max_length, self.pad_id);
@@ -266,4 +342,13 @@ impl T5Tokenizer {
         }
         Ok(batch)
     }
+}
+
+/// The message of a caught panic.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use burn::tensor::DType;
 use burn::tensor::backend::Backend;
-use imagen_weights::{Checkpoint, LoadOptions, LoadSpec, Rename, check_dtype};
+use imagen_weights::{Checkpoint, LoadOptions, LoadSpec, Rename, WeightsError, check_dtype};
 
 use crate::{T5Config, T5Encoder, TextError};
 
@@ -108,6 +108,7 @@ impl<B: Backend> T5Encoder<B> {
         if dtype == DType::F16 {
             check_dtype::<B>(DType::F32, device)?;
         }
+        fits_checkpoint(config, checkpoint)?;
         let model = config.init::<B>(device)?;
         Ok(checkpoint.load_into(model, &load_spec(checkpoint, dtype))?)
     }
@@ -165,4 +166,71 @@ impl<B: Backend> T5Encoder<B> {
         let checkpoint = Checkpoint::open_dir_variant(dir, "model", options.variant.as_deref())?;
         Self::load_with(&config, &checkpoint, dtype, device)
     }
+}
+
+/// Checks the sizes `config` gives against the checkpoint before the encoder
+/// is built. Building allocates every parameter first; a corrupt config
+/// (`num_layers` or `d_model` of 2^31, found by the fuzz tests) asked for
+/// terabytes before loading could report the mismatch. The number of
+/// blocks and the shapes of the embedding, block 0's attention, position
+/// bias and feed-forward input bound every size the encoder allocates; a
+/// mismatch is the error loading would give, naming the tensor.
+fn fits_checkpoint(config: &T5Config, checkpoint: &Checkpoint) -> Result<(), TextError> {
+    let missing = |key: String| WeightsError::MissingTensor {
+        key,
+        others: Vec::new(),
+    };
+    if let Some(last) = config.num_layers.checked_sub(1) {
+        let key = format!("encoder.block.{last}.layer.0.layer_norm.weight");
+        if !checkpoint.contains(&key) {
+            return Err(missing(key).into());
+        }
+    }
+    let embedding = ["shared.weight", "encoder.embed_tokens.weight"]
+        .into_iter()
+        .find(|k| checkpoint.contains(k))
+        .ok_or_else(|| missing("shared.weight".into()))?;
+    let attention = "encoder.block.0.layer.0.SelfAttention.";
+    let feed_forward = "encoder.block.0.layer.1.DenseReluDense.";
+    let wi = if checkpoint.contains(&format!("{feed_forward}wi.weight")) {
+        "wi.weight"
+    } else {
+        "wi_0.weight"
+    };
+    let inner = config.num_heads.saturating_mul(config.d_kv);
+    let expected = [
+        (
+            embedding.to_string(),
+            vec![config.vocab_size, config.d_model],
+        ),
+        (format!("{attention}q.weight"), vec![inner, config.d_model]),
+        (
+            format!("{attention}relative_attention_bias.weight"),
+            vec![config.relative_attention_num_buckets, config.num_heads],
+        ),
+        (
+            format!("{feed_forward}{wi}"),
+            vec![config.d_ff, config.d_model],
+        ),
+    ];
+    // Without blocks, only the embedding is built.
+    let checked = if config.num_layers == 0 {
+        1
+    } else {
+        expected.len()
+    };
+    for (key, expected) in expected.into_iter().take(checked) {
+        let Some(entry) = checkpoint.get(&key) else {
+            return Err(missing(key).into());
+        };
+        if entry.shape != expected {
+            return Err(WeightsError::ShapeMismatch {
+                key,
+                expected,
+                found: entry.shape.clone(),
+            }
+            .into());
+        }
+    }
+    Ok(())
 }

@@ -319,7 +319,7 @@ impl UNetConfig {
             path: path.to_path_buf(),
             source,
         })?;
-        cfg.validate()?;
+        cfg.validate().map_err(|e| e.in_file(path))?;
         Ok(cfg)
     }
 
@@ -471,6 +471,20 @@ impl UNetConfig {
                     self.transformer_layers_per_block.get(i),
                     "only 1",
                 ));
+            }
+        }
+        // The text's GroupNorm has 32 groups (diffusers'
+        // `cross_attention_norm_num_groups`): the text width must divide.
+        if self.cross_attention_norm.as_deref() == Some("group_norm") {
+            for i in 0..n {
+                let dim = self.cross_attention_dim.get(i);
+                if dim == 0 || !dim.is_multiple_of(32) {
+                    return Err(unsupported(
+                        "cross_attention_dim",
+                        dim,
+                        "must be a positive multiple of 32 with cross_attention_norm \"group_norm\"",
+                    ));
+                }
             }
         }
         let choice = |field: &'static str, value: &str, allowed: &[&str]| {

@@ -23,10 +23,16 @@ pub enum UNetError {
         source: serde_json::Error,
     },
     /// A config value this implementation does not support.
-    #[error("unsupported U-Net config value {field} = {value}: {reason}")]
+    #[error(
+        "unsupported U-Net config value {field} = {value}{}: {reason}",
+        in_file(path.as_deref())
+    )]
     UnsupportedConfig {
         /// The `config.json` key.
         field: &'static str,
+        /// The `config.json` it was read from, when it came from a file
+        /// ([`UNetConfig::from_file`](crate::UNetConfig::from_file) sets it).
+        path: Option<PathBuf>,
         /// Its value.
         value: String,
         /// What is supported instead.
@@ -44,7 +50,35 @@ pub(crate) fn unsupported(
 ) -> UNetError {
     UNetError::UnsupportedConfig {
         field,
+        path: None,
         value: format!("{value:?}"),
         reason: reason.into(),
+    }
+}
+
+/// ` in `PATH``, or nothing when the value did not come from a file.
+fn in_file(path: Option<&std::path::Path>) -> String {
+    path.map(|p| format!(" in `{}`", p.display()))
+        .unwrap_or_default()
+}
+
+impl UNetError {
+    /// Names `path` in an [`UNetError::UnsupportedConfig`] that does not
+    /// name a file yet; other errors are returned as they are.
+    pub(crate) fn in_file(self, path: &std::path::Path) -> Self {
+        match self {
+            Self::UnsupportedConfig {
+                field,
+                path: None,
+                value,
+                reason,
+            } => Self::UnsupportedConfig {
+                field,
+                path: Some(path.to_path_buf()),
+                value,
+                reason,
+            },
+            other => other,
+        }
     }
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use burn::tensor::DType;
 use burn::tensor::backend::Backend;
-use imagen_weights::{Checkpoint, LoadOptions, LoadSpec, Rename, check_dtype};
+use imagen_weights::{Checkpoint, LoadOptions, LoadSpec, Rename, WeightsError, check_dtype};
 
 use crate::{UNet, UNetConfig, UNetError};
 
@@ -66,6 +66,7 @@ impl<B: Backend> UNet<B> {
         device: &B::Device,
     ) -> Result<Self, UNetError> {
         check_dtype::<B>(dtype, device)?;
+        fits_checkpoint(config, checkpoint)?;
         let model = config.init::<B>(device)?;
         Ok(checkpoint.load_into(model, &load_spec().dtype(dtype))?)
     }
@@ -128,4 +129,72 @@ impl<B: Backend> UNet<B> {
         load_spec().save(self, dir.join("diffusion_pytorch_model.safetensors"), dtype)?;
         Ok(())
     }
+}
+
+/// Checks the sizes `config` gives against the checkpoint before the U-Net
+/// is built. Building allocates parameters first, and some sizes are
+/// multiplied on the way: a corrupt config (`layers_per_block` or
+/// `out_channels` of 2^31, found by the fuzz tests) hung, overflowed or
+/// asked for terabytes before loading could report the mismatch. The
+/// number of residual blocks per level, `conv_in` (input channels, kernel,
+/// first width), each level's width (its first residual block's `conv2`),
+/// the time embedding and `conv_out` (output channels, kernel) bound what
+/// the U-Net allocates; a mismatch is the error loading would give, naming
+/// the tensor.
+fn fits_checkpoint(config: &UNetConfig, checkpoint: &Checkpoint) -> Result<(), UNetError> {
+    let missing = |key: String| WeightsError::MissingTensor {
+        key,
+        others: Vec::new(),
+    };
+    let shape = |key: String, expected: Vec<usize>| -> Result<(), UNetError> {
+        let Some(entry) = checkpoint.get(&key) else {
+            return Err(missing(key).into());
+        };
+        if entry.shape != expected {
+            return Err(WeightsError::ShapeMismatch {
+                key,
+                expected,
+                found: entry.shape.clone(),
+            }
+            .into());
+        }
+        Ok(())
+    };
+    let c = &config.block_out_channels;
+    // An empty list is the config's own error, reported by building.
+    let Some(&c0) = c.first() else {
+        return Ok(());
+    };
+    for (level, &width) in c.iter().enumerate() {
+        let layers = config.layers_per_block.get(level);
+        if let Some(last) = layers.checked_sub(1) {
+            let key = format!("down_blocks.{level}.resnets.{last}.conv1.weight");
+            if !checkpoint.contains(&key) {
+                return Err(missing(key).into());
+            }
+            shape(
+                format!("down_blocks.{level}.resnets.0.conv2.weight"),
+                vec![width, width, 3, 3],
+            )?;
+        }
+    }
+    let (k_in, k_out) = (config.conv_in_kernel, config.conv_out_kernel);
+    shape(
+        "conv_in.weight".into(),
+        vec![c0, config.in_channels, k_in, k_in],
+    )?;
+    let Some(out) = checkpoint.get("conv_out.weight") else {
+        return Err(missing("conv_out.weight".into()).into());
+    };
+    let head = out.shape.get(1).copied().unwrap_or(0);
+    shape(
+        "conv_out.weight".into(),
+        vec![config.out_channels, head, k_out, k_out],
+    )?;
+    let temb = c0.saturating_mul(4);
+    shape(
+        "time_embedding.linear_1.weight".into(),
+        vec![config.time_embedding_dim.unwrap_or(temb), c0],
+    )?;
+    Ok(())
 }

@@ -197,6 +197,16 @@ impl EmbeddingCache {
         let shard = self.shard(position)?;
         match shard.caption(&key) {
             Some(stored) if stored == caption => {}
+            // A caption stored under a key that is not its own: the shard
+            // is damaged, not a collision.
+            Some(stored) if caption_key(stored) != key => {
+                return Err(DataError::CacheFormat {
+                    path: shard.path().to_path_buf(),
+                    reason: format!(
+                        "caption {stored:?} is stored under key {key}, which is not its key"
+                    ),
+                });
+            }
             Some(stored) => {
                 return Err(DataError::HashCollision {
                     key,
@@ -207,7 +217,10 @@ impl EmbeddingCache {
             None => {
                 return Err(DataError::CacheFormat {
                     path: shard.path().to_path_buf(),
-                    reason: format!("no caption recorded for key {key}"),
+                    reason: format!(
+                        "no caption recorded for key {key}, which `{}` places in this shard",
+                        self.dir.join(index::INDEX_FILE).display()
+                    ),
                 });
             }
         }
@@ -251,7 +264,14 @@ impl EmbeddingCache {
         if let Some(shard) = slot.get() {
             return Ok(shard);
         }
-        let shard = Shard::open(&self.dir.join(name))?;
+        // A shard that cannot be read names the index that lists it too.
+        let shard = Shard::open(&self.dir.join(name)).map_err(|e| match e {
+            DataError::Io { .. } => DataError::CacheFormat {
+                path: self.dir.join(index::INDEX_FILE),
+                reason: format!("lists shard `{name}`, which cannot be read: {e}"),
+            },
+            other => other,
+        })?;
         Ok(slot.get_or_init(|| shard))
     }
 }

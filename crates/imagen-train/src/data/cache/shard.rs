@@ -233,7 +233,7 @@ impl Shard {
             .ok_or_else(|| self.format_err(format!("no tensor {name}")))?;
         if info.shape != shape {
             return Err(self.format_err(format!(
-                "{name} has shape {:?}, expected {shape:?}",
+                "{name} has shape {:?}, expected {shape:?} (max_length and d_model in index.json)",
                 info.shape
             )));
         }
