@@ -11,6 +11,7 @@ mod config;
 mod ddim;
 mod ddpm;
 mod dpm_solver;
+mod fuzz;
 mod noise_aug;
 mod sample;
 mod schedule;

@@ -6,6 +6,7 @@
 //! `mod` line here.
 
 mod cascade;
+mod fuzz;
 mod if_pipeline;
 mod if_variant;
 mod memory_and_shape;

@@ -8,6 +8,7 @@
 mod common;
 
 mod errors;
+mod fuzz;
 mod parity;
 mod precision;
 mod save;

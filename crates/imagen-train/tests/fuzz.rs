@@ -7,7 +7,7 @@
 //! imagen-weights' tests) for the mutations and checks and
 //! `docs/robustness.md` for the ten-minute runs.
 
-mod data_support;
+use crate::data_support;
 #[path = "../../imagen-weights/tests/fuzz_support/mod.rs"]
 mod fuzz_support;
 

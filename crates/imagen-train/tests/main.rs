@@ -13,4 +13,5 @@ mod data_cache;
 mod data_loader;
 mod data_parallel;
 mod data_sources;
+mod fuzz;
 mod trainer;

@@ -10,6 +10,7 @@ mod common;
 mod attention;
 mod attention_pool;
 mod embeddings;
+mod fuzz;
 mod gradients;
 mod loading;
 mod param_counts;

@@ -6,4 +6,5 @@
 
 mod common;
 
+mod fuzz;
 mod variants;
