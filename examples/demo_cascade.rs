@@ -172,7 +172,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .unwrap_or(demo_base.defaults.guidance_scale),
             guidance_interval,
             high_noise_guidance,
-            ..demo_base.defaults.clone()
+            ..demo_base.defaults
         },
     )?];
     if let Some(sr) = &args.sr {
@@ -184,7 +184,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 steps: args.sr_steps.unwrap_or(demo_sr.defaults.steps),
                 guidance_scale: args.sr_guidance.unwrap_or(demo_sr.defaults.guidance_scale),
                 noise_level: args.sr_noise_level.or(demo_sr.defaults.noise_level),
-                ..demo_sr.defaults.clone()
+                ..demo_sr.defaults
             },
         )?);
     }

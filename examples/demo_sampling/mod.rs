@@ -38,7 +38,7 @@ pub fn demo_stages() -> std::io::Result<Vec<DemoStage>> {
         .iter()
         .map(|stage| {
             Ok(DemoStage {
-                defaults: stage.defaults.clone(),
+                defaults: stage.defaults,
                 scheduler: config(&stage.scheduler)?,
                 noising: stage.noising_scheduler.as_deref().map(config).transpose()?,
             })
