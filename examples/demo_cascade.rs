@@ -7,18 +7,20 @@
 //! ```
 //! The stages sample with the schedule they were trained with (`imagen-train`'s
 //! default, `squaredcos_cap_v2` over 1000 steps, predicting the noise, or `v` with
-//! `--v-prediction`, `--base-v-prediction` or `--sr-v-prediction`) and
-//! DPM-Solver++ (over trailing-spaced timesteps when predicting v, leading
-//! ones when predicting the noise: `demo_sampling::timestep_spacing`), with dynamic thresholding
-//! (ratio 0.95, bound 1.5) in the base stage and clipping in
-//! super-resolution; weights are stored in f16.
+//! `--v-prediction`, `--base-v-prediction` or `--sr-v-prediction`), over
+//! trailing-spaced timesteps when predicting v, leading ones when predicting
+//! the noise (`demo_sampling::timestep_spacing`); weights are stored in f16.
+//! Everything else a flag does not set (steps, guidance, sampler,
+//! augmentation level, each stage's thresholding and noising schedule) is
+//! the shipped demo cascade's (`models/demo`), so that its values live in
+//! one place.
 
 use std::path::PathBuf;
 
 use burn::tensor::DType;
 use clap::Parser;
 use imagen::diffusion::{SchedulerConfig, TimestepSpacing};
-use imagen::pipeline::{Cascade, SamplerKind, Stage, StageSettings, StageUNet, TextSource};
+use imagen::pipeline::{Cascade, Stage, StageSettings, StageUNet, TextSource};
 use imagen::text::TextEncoder;
 use imagen::unet::{UNet, UNetConfig};
 use imagen::{DefaultBackend, default_device};
@@ -62,26 +64,27 @@ struct Args {
     /// below it.
     #[arg(long)]
     timestep_spacing: Option<String>,
-    /// Default base steps and guidance.
-    #[arg(long, default_value_t = demo_sampling::BASE_STEPS)]
-    base_steps: usize,
-    #[arg(long, default_value_t = demo_sampling::BASE_GUIDANCE)]
-    base_guidance: f64,
+    /// Default base steps and guidance (default: the shipped demo's).
+    #[arg(long)]
+    base_steps: Option<usize>,
+    #[arg(long)]
+    base_guidance: Option<f64>,
     /// Base guidance at the noisiest timesteps, `FROM,SCALE`, or `none`
-    /// (default: `demo_sampling::BASE_HIGH_NOISE_GUIDANCE`).
+    /// (default: the shipped demo's).
     #[arg(long)]
     base_high_noise_guidance: Option<String>,
     /// Guide the base only at timesteps `LOW,HIGH`, or `none` for every step
-    /// (default: `demo_sampling::BASE_GUIDANCE_INTERVAL`).
+    /// (default: the shipped demo's).
     #[arg(long)]
     base_guidance_interval: Option<String>,
-    /// Default super-resolution steps, guidance and augmentation level.
-    #[arg(long, default_value_t = 10)]
-    sr_steps: usize,
-    #[arg(long, default_value_t = 1.0)]
-    sr_guidance: f64,
-    #[arg(long, default_value_t = 100)]
-    sr_noise_level: usize,
+    /// Default super-resolution steps, guidance and augmentation level
+    /// (default: the shipped demo's).
+    #[arg(long)]
+    sr_steps: Option<usize>,
+    #[arg(long)]
+    sr_guidance: Option<f64>,
+    #[arg(long)]
+    sr_noise_level: Option<usize>,
     /// Output cascade directory.
     #[arg(long)]
     out: PathBuf,
@@ -97,27 +100,35 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .as_deref()
         .map(|name| serde_json::from_value(serde_json::json!(name)))
         .transpose()?;
-    // Imagen's dynamic thresholding of x0 in the base stage (IF's settings),
-    // plain clipping to [-1, 1] in super-resolution.
-    let schedule = |max: f64, v: bool| -> serde_json::Result<SchedulerConfig> {
+    let demo = demo_sampling::demo_stages()?;
+    let (demo_base, demo_sr) = (&demo[0], demo.get(1).ok_or("models/demo has no SR stage")?);
+    // Each stage thresholds x0 as the shipped demo's does (Imagen's dynamic
+    // thresholding, bound 1.5, in the base; clipping to [-1, 1] in
+    // super-resolution).
+    let schedule = |demo: &SchedulerConfig, v: bool| -> serde_json::Result<SchedulerConfig> {
         let mut config: SchedulerConfig = serde_json::from_value(serde_json::json!({
             "beta_schedule": "squaredcos_cap_v2",
             "prediction_type": prediction(v),
         }))?;
         config.timestep_spacing =
             spacing.unwrap_or_else(|| demo_sampling::timestep_spacing(config.prediction_type));
-        demo_sampling::dynamic_thresholding(&mut config, max);
+        demo_sampling::copy_thresholding(demo, &mut config);
         Ok(config)
     };
     let (base_schedule, sr_schedule) = (
         schedule(
-            demo_sampling::BASE_SAMPLE_MAX,
+            &demo_base.scheduler,
             args.v_prediction || args.base_v_prediction,
         )?,
-        schedule(1.0, args.v_prediction || args.sr_v_prediction)?,
+        schedule(
+            &demo_sr.scheduler,
+            args.v_prediction || args.sr_v_prediction,
+        )?,
     );
-    let noising: SchedulerConfig =
-        serde_json::from_value(serde_json::json!({"beta_schedule": "squaredcos_cap_v2"}))?;
+    let noising = demo_sr
+        .noising
+        .clone()
+        .ok_or("models/demo's SR stage has no noising scheduler")?;
     let stage = |name: &str,
                  dir: &PathBuf,
                  resolution,
@@ -141,12 +152,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
     };
     let high_noise_guidance = match args.base_high_noise_guidance.as_deref() {
-        None => Some(demo_sampling::BASE_HIGH_NOISE_GUIDANCE),
+        None => demo_base.defaults.high_noise_guidance,
         Some("none") => None,
         Some(arg) => Some(demo_sampling::parse_high_noise_guidance(arg)?),
     };
     let guidance_interval = match args.base_guidance_interval.as_deref() {
-        None => Some(demo_sampling::BASE_GUIDANCE_INTERVAL),
+        None => demo_base.defaults.guidance_interval,
         Some("none") => None,
         Some(arg) => Some(demo_sampling::parse_guidance_interval(arg)?),
     };
@@ -155,12 +166,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &args.base,
         args.base_resolution,
         StageSettings {
-            steps: args.base_steps,
-            guidance_scale: args.base_guidance,
-            sampler: SamplerKind::DpmSolver,
-            noise_level: None,
+            steps: args.base_steps.unwrap_or(demo_base.defaults.steps),
+            guidance_scale: args
+                .base_guidance
+                .unwrap_or(demo_base.defaults.guidance_scale),
             guidance_interval,
             high_noise_guidance,
+            ..demo_base.defaults
         },
     )?];
     if let Some(sr) = &args.sr {
@@ -169,12 +181,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             sr,
             args.sr_resolution,
             StageSettings {
-                steps: args.sr_steps,
-                guidance_scale: args.sr_guidance,
-                sampler: SamplerKind::DpmSolver,
-                noise_level: Some(args.sr_noise_level),
-                guidance_interval: None,
-                high_noise_guidance: None,
+                steps: args.sr_steps.unwrap_or(demo_sr.defaults.steps),
+                guidance_scale: args.sr_guidance.unwrap_or(demo_sr.defaults.guidance_scale),
+                noise_level: args.sr_noise_level.or(demo_sr.defaults.noise_level),
+                ..demo_sr.defaults
             },
         )?);
     }

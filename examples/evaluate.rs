@@ -32,7 +32,7 @@ use imagen::shapes::{Aspects, Category, Detection, aspects, contact_sheet, drawb
 use imagen::{DefaultBackend, default_device};
 use indicatif::{ProgressBar, ProgressStyle};
 
-// Only the thresholding constants and the CLI parsers are used here.
+// Only the demo's base thresholding and the CLI parsers are used here.
 #[allow(dead_code)]
 mod demo_sampling;
 
@@ -147,12 +147,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Threshold::Config => None,
         Threshold::None => Some(Thresholding::None),
         Threshold::Static => Some(Thresholding::Static { range: 1.0 }),
-        // The demo cascade's own setting, so the ablation at high guidance
-        // compares it with static clipping and nothing else.
-        Threshold::Dynamic => Some(Thresholding::Dynamic {
-            ratio: demo_sampling::DYNAMIC_RATIO,
-            max: demo_sampling::BASE_SAMPLE_MAX,
-        }),
+        // The shipped demo cascade's own setting (models/demo), so the
+        // ablation at high guidance compares it with static clipping and
+        // nothing else.
+        Threshold::Dynamic => {
+            let demo = &demo_sampling::demo_stages()?[0].scheduler;
+            Some(Thresholding::Dynamic {
+                ratio: demo.dynamic_thresholding_ratio,
+                max: demo.sample_max_value,
+            })
+        }
     };
     for o in overrides.iter_mut().skip(1) {
         o.noise_level = args.noise_level;

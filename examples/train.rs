@@ -28,8 +28,7 @@ use burn::tensor::{Int, Tensor};
 use clap::{Parser, ValueEnum};
 use imagen::diffusion::PredictionType;
 use imagen::pipeline::{
-    Cascade, GenerateRequest, SamplerKind, Stage as CascadeStage, StageSettings, StageUNet, grid,
-    save_png,
+    Cascade, GenerateRequest, Stage as CascadeStage, StageSettings, StageUNet, grid, save_png,
 };
 use imagen::shapes::{CaptionStyle, SamplerConfig, Shape};
 use imagen::text::TextEncoder;
@@ -39,7 +38,7 @@ use imagen::train::data::{
 };
 use imagen::train::{
     DataParallel, LOG_SNR_EDGES, LrSchedule, NullText, StageKind, TimestepSampling, TrainBatch,
-    TrainConfig, TrainObjective, Trainer, latest_checkpoint,
+    TrainConfig, Trainer, latest_checkpoint,
 };
 use imagen::unet::{UNet, UNetConfig};
 use imagen::{DefaultBackend, default_device};
@@ -372,7 +371,7 @@ fn train(
         config.lr_schedule = LrSchedule::Cosine { min_lr };
     }
     if args.v_prediction {
-        config.objective = TrainObjective::V;
+        config.objective = PredictionType::VPrediction;
     }
 
     let checkpoints = args.out.join("checkpoints");
@@ -574,22 +573,20 @@ fn train(
 }
 
 /// A one-stage cascade sampling the EMA U-Net as the trainer sees it: the
-/// training noise schedule with the demo cascade's base-stage sampling
-/// defaults (`demo_sampling`: DPM-Solver++, its timestep spacing, guidance,
-/// dynamic thresholding).
+/// training noise schedule with the shipped demo cascade's base-stage
+/// sampling defaults (`models/demo`: DPM-Solver++, guidance, dynamic
+/// thresholding) and `demo_sampling::timestep_spacing`.
 fn preview_cascade(
     encoder: TextEncoder<DefaultBackend>,
     trainer: &Trainer<B>,
     resolution: usize,
     device: &burn::tensor::Device<DefaultBackend>,
 ) -> Result<Cascade<DefaultBackend>, AnyError> {
+    let demo_base = demo_sampling::demo_stages()?.swap_remove(0);
     let mut scheduler = trainer.config.noise_schedule.clone();
-    scheduler.prediction_type = match trainer.config.objective {
-        TrainObjective::Eps => PredictionType::Epsilon,
-        TrainObjective::V => PredictionType::VPrediction,
-    };
+    scheduler.prediction_type = trainer.config.objective;
     // Sample as models/demo does.
-    demo_sampling::dynamic_thresholding(&mut scheduler, demo_sampling::BASE_SAMPLE_MAX);
+    demo_sampling::copy_thresholding(&demo_base.scheduler, &mut scheduler);
     scheduler.timestep_spacing = demo_sampling::timestep_spacing(scheduler.prediction_type);
     let stage = CascadeStage {
         name: "preview".into(),
@@ -599,12 +596,8 @@ fn preview_cascade(
         noising: None,
         resolution,
         defaults: StageSettings {
-            steps: demo_sampling::BASE_STEPS,
-            guidance_scale: demo_sampling::BASE_GUIDANCE,
-            sampler: SamplerKind::DpmSolver,
             noise_level: None,
-            guidance_interval: Some(demo_sampling::BASE_GUIDANCE_INTERVAL),
-            high_noise_guidance: Some(demo_sampling::BASE_HIGH_NOISE_GUIDANCE),
+            ..demo_base.defaults
         },
     };
     Ok(Cascade::new(encoder, vec![stage], device)?)

@@ -1,53 +1,73 @@
-//! Base-stage sampling defaults of the demo cascade (`models/demo`), shared by
-//! `demo_cascade`, which writes them into the manifest, and the trainer's
-//! preview cascade, so that a change of default is made once.
+//! The demo cascade's sampling defaults, read from where they live: the
+//! shipped `models/demo` (`manifest.json` for each stage's steps, guidance,
+//! sampler and augmentation level; each stage's `scheduler_config.json` for
+//! its thresholding and timestep spacing). `demo_cascade` writes them back
+//! when it reassembles the cascade, the trainer's preview samples with the
+//! base stage's, and `evaluate` borrows the base stage's dynamic
+//! thresholding; none of them repeats a value. Why the values are what they
+//! are: `docs/evaluation.md`.
 
 use std::fmt::Display;
+use std::path::Path;
 use std::str::FromStr;
 
 use imagen::diffusion::{HighNoiseGuidance, PredictionType, SchedulerConfig, TimestepSpacing};
+use imagen::pipeline::{Manifest, StageSettings};
 
-/// DPM-Solver++ steps.
-pub const BASE_STEPS: usize = 25;
-/// Classifier-free guidance scale: 3 led 4 on all 220 evaluation prompts at
-/// two seeds (`docs/evaluation.md`).
-pub const BASE_GUIDANCE: f64 = 3.0;
-/// Guidance 5 from timestep 600 up, where the layout is decided: over 1,760
-/// prompt-seed pairs it passes 116 prompts that constant guidance 3 fails and
-/// fails 83 it passes (`docs/evaluation.md`).
-pub const BASE_HIGH_NOISE_GUIDANCE: HighNoiseGuidance = HighNoiseGuidance {
-    from: 600,
-    scale: 5.0,
-};
-/// No guidance below timestep 200, where it changed no prompt of 1,760 in
-/// sum (16 won, 16 lost at constant guidance 3): the last 5 of 25 steps run
-/// the conditional half alone, a tenth less work.
-pub const BASE_GUIDANCE_INTERVAL: [usize; 2] = [200, 999];
+/// One stage of the shipped demo cascade: its sampling defaults and its
+/// sampler's scheduler config.
+pub struct DemoStage {
+    /// `defaults` of the stage in `manifest.json`.
+    pub defaults: StageSettings,
+    /// The stage's `scheduler_config.json`.
+    pub scheduler: SchedulerConfig,
+    /// Super-resolution: the `noising_scheduler` config.
+    pub noising: Option<SchedulerConfig>,
+}
+
+/// The shipped demo cascade's stages, base first (`models/demo`).
+pub fn demo_stages() -> std::io::Result<Vec<DemoStage>> {
+    let dir = imagen::demo_model_dir();
+    let manifest: Manifest =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json"))?)?;
+    let config = |relative: &str| {
+        SchedulerConfig::from_file(dir.join(Path::new(relative))).map_err(std::io::Error::other)
+    };
+    manifest
+        .stages
+        .iter()
+        .map(|stage| {
+            Ok(DemoStage {
+                defaults: stage.defaults,
+                scheduler: config(&stage.scheduler)?,
+                noising: stage.noising_scheduler.as_deref().map(config).transpose()?,
+            })
+        })
+        .collect()
+}
+
 /// Where the sampler's timesteps start: a `v`-predicting stage at the last
 /// training timestep, where the noise really is pure; a noise-predicting
 /// one a stride lower, since its `x0` there divides by `sqrt(alpha_bar)` =
 /// 5e-5. Started at the top, the demo's former noise-predicting SR stage
 /// darkened and blued every background (gray 128 -> (100, 103, 114)) and
 /// lost 33 of the base's 106 passes on the 220 evaluation prompts; started
-/// a stride lower it lost 11 (`docs/evaluation.md`).
+/// a stride lower it lost 11 (`docs/evaluation.md`). A rule rather than a
+/// value: the manifest holds one prediction type per stage, the trainer's
+/// preview and `demo_cascade` may use the other.
 pub fn timestep_spacing(prediction: PredictionType) -> TimestepSpacing {
     match prediction {
         PredictionType::Epsilon => TimestepSpacing::Leading,
         PredictionType::VPrediction | PredictionType::Sample => TimestepSpacing::Trailing,
     }
 }
-/// Upper bound of the dynamic threshold in the base stage.
-pub const BASE_SAMPLE_MAX: f64 = 1.5;
-/// Quantile of `|x0|` the dynamic threshold clips to (Imagen, IF: 0.95).
-pub const DYNAMIC_RATIO: f64 = 0.95;
 
-/// Imagen's dynamic thresholding of the predicted `x0` with IF's settings:
-/// clip to the [`DYNAMIC_RATIO`] quantile of `|x0|`, taken between 1 and `sample_max_value`,
-/// and rescale (a bound of 1 is plain clipping to `[-1, 1]`).
-pub fn dynamic_thresholding(scheduler: &mut SchedulerConfig, sample_max_value: f64) {
-    scheduler.thresholding = true;
-    scheduler.dynamic_thresholding_ratio = DYNAMIC_RATIO;
-    scheduler.sample_max_value = sample_max_value;
+/// Gives `scheduler` the thresholding of `from` (a demo stage's config):
+/// Imagen's dynamic thresholding with IF's quantile, and the stage's bound.
+pub fn copy_thresholding(from: &SchedulerConfig, scheduler: &mut SchedulerConfig) {
+    scheduler.thresholding = from.thresholding;
+    scheduler.dynamic_thresholding_ratio = from.dynamic_thresholding_ratio;
+    scheduler.sample_max_value = from.sample_max_value;
 }
 
 /// `A,B` as two values, for the CLIs; `form` (e.g. `FROM,SCALE`) names

@@ -6,7 +6,11 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::{BetaSchedule, DiffusionError, DiscreteSchedule};
 
-/// What the network predicts (diffusers' `prediction_type`).
+/// What the network predicts (diffusers' `prediction_type`): what the
+/// samplers convert from and, in training, the objective the loss targets
+/// ([`crate::NoiseLevels`]). The one enum for the idea; the former
+/// `Objective` (Eps, X0, V) and `imagen_train::TrainObjective` (Eps, V) are
+/// its deprecated aliases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PredictionType {

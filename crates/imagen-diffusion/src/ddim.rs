@@ -5,6 +5,7 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
 use crate::config::unsupported;
+use crate::scheduler::impl_scheduler;
 use crate::timesteps::spaced_timesteps;
 use crate::{
     DiffusionError, DiscreteSchedule, NoiseSource, PredictionType, SchedulerConfig, StepOutput,
@@ -92,11 +93,6 @@ impl DdimScheduler {
         self.clipped_model_output
     }
 
-    /// Overrides the thresholding rule.
-    pub fn set_thresholding(&mut self, thresholding: Thresholding) {
-        self.thresholding = thresholding;
-    }
-
     /// Visits `n` timesteps spaced by the config's `timestep_spacing`.
     ///
     /// As in diffusers, the step goes from `t` to `t - T / n` whatever the
@@ -107,9 +103,15 @@ impl DdimScheduler {
         Ok(())
     }
 
-    /// The timesteps to visit, descending.
-    pub fn timesteps(&self) -> &[usize] {
-        &self.timesteps
+    /// DDIM steps from `t` to `t - T / n` and takes no timestep list (nor
+    /// does diffusers' `DDIMScheduler`): always an error; DDPM and
+    /// DPM-Solver++ take one.
+    pub fn set_custom_timesteps(&mut self, _timesteps: &[usize]) -> Result<(), DiffusionError> {
+        Err(unsupported(
+            "timesteps",
+            "a custom list",
+            "DDIM samples evenly spaced steps; use DDPM or DPM-Solver++",
+        ))
     }
 
     /// One DDIM step from `sample` at timestep `t`.
@@ -186,6 +188,8 @@ impl DdimScheduler {
         })
     }
 }
+
+impl_scheduler!([] DdimScheduler);
 
 /// `eta` must be a finite non-negative number.
 fn check_eta(eta: f64) -> Result<(), DiffusionError> {

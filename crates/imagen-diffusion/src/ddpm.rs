@@ -5,6 +5,7 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
 use crate::config::unsupported;
+use crate::scheduler::impl_scheduler;
 use crate::timesteps::{check_custom, spaced_timesteps};
 use crate::{
     DiffusionError, DiscreteSchedule, NoiseSource, PredictionType, SchedulerConfig, StepOutput,
@@ -104,21 +105,6 @@ impl DdpmScheduler {
         })
     }
 
-    /// The training tables.
-    pub fn schedule(&self) -> &DiscreteSchedule {
-        &self.schedule
-    }
-
-    /// The thresholding rule applied to the predicted `x0`.
-    pub fn thresholding(&self) -> Thresholding {
-        self.thresholding
-    }
-
-    /// Overrides the thresholding rule (e.g. dynamic at high guidance).
-    pub fn set_thresholding(&mut self, thresholding: Thresholding) {
-        self.thresholding = thresholding;
-    }
-
     /// Visits `n` timesteps spaced by the config's `timestep_spacing`.
     pub fn set_timesteps(&mut self, n: usize) -> Result<(), DiffusionError> {
         self.timesteps = spaced_timesteps(self.spacing, self.schedule.len(), n, self.steps_offset)?;
@@ -132,11 +118,6 @@ impl DdpmScheduler {
         self.timesteps = timesteps.to_vec();
         self.respaced = true;
         Ok(())
-    }
-
-    /// The timesteps to visit, descending.
-    pub fn timesteps(&self) -> &[usize] {
-        &self.timesteps
     }
 
     /// The timestep after `t` in the list, `None` after the last one.
@@ -243,6 +224,8 @@ impl DdpmScheduler {
         })
     }
 }
+
+impl_scheduler!([] DdpmScheduler);
 
 /// Improved DDPM's learned-range variance (Nichol & Dhariwal 2021), as IF
 /// stage I/II predict it in their second half of output channels: the network

@@ -15,10 +15,11 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
 use crate::config::unsupported;
+use crate::scheduler::impl_scheduler;
 use crate::timesteps::{check_custom, numpy_arange};
 use crate::{
-    DiffusionError, DiscreteSchedule, NoiseSource, PredictionType, Scheduler, SchedulerConfig,
-    StepOutput, Thresholding, TimestepSpacing, VarianceType,
+    DiffusionError, DiscreteSchedule, NoiseSource, PredictionType, SchedulerConfig, StepOutput,
+    Thresholding, TimestepSpacing, VarianceType,
 };
 
 /// diffusers' `solver_type`: the second-order update.
@@ -177,21 +178,6 @@ impl<B: Backend> DpmSolverScheduler<B> {
         })
     }
 
-    /// The training tables.
-    pub fn schedule(&self) -> &DiscreteSchedule {
-        &self.schedule
-    }
-
-    /// The thresholding rule applied to the predicted `x0`.
-    pub fn thresholding(&self) -> Thresholding {
-        self.thresholding
-    }
-
-    /// Overrides the thresholding rule (e.g. dynamic at high guidance).
-    pub fn set_thresholding(&mut self, thresholding: Thresholding) {
-        self.thresholding = thresholding;
-    }
-
     /// Visits `n` timesteps spaced by the config's `timestep_spacing`, as
     /// DPM-Solver spaces them (which is not DDPM's spacing: `linspace` and
     /// `leading` use `n + 1` points and drop the last, and all three stop at
@@ -271,11 +257,6 @@ impl<B: Backend> DpmSolverScheduler<B> {
         check_custom(timesteps, self.schedule.len())?;
         self.use_timesteps(timesteps.to_vec());
         Ok(())
-    }
-
-    /// The timesteps to visit, descending; empty before `set_timesteps`.
-    pub fn timesteps(&self) -> &[usize] {
-        &self.timesteps
     }
 
     /// The sigma (`sqrt((1 - ᾱ) / ᾱ)`) of each timestep followed by the final
@@ -467,21 +448,7 @@ impl<B: Backend> DpmSolverScheduler<B> {
     }
 }
 
-impl<B: Backend> Scheduler<B> for DpmSolverScheduler<B> {
-    fn timesteps(&self) -> &[usize] {
-        DpmSolverScheduler::timesteps(self)
-    }
-
-    fn step(
-        &mut self,
-        model_output: Tensor<B, 4>,
-        t: usize,
-        sample: Tensor<B, 4>,
-        noise: &mut dyn NoiseSource<B>,
-    ) -> Result<StepOutput<B>, DiffusionError> {
-        DpmSolverScheduler::step(self, model_output, t, sample, noise)
-    }
-}
+impl_scheduler!([B: Backend] DpmSolverScheduler<B>);
 
 /// diffusers' `_sigma_to_alpha_sigma_t`: `alpha = 1 / (sigma² + 1) ** 0.5`,
 /// `sigma_t = sigma * alpha`, in f32.

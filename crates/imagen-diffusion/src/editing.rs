@@ -4,7 +4,9 @@
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
-use crate::{DiffusionError, DiscreteSchedule, NoiseSource, Scheduler, StepOutput, add_noise};
+use crate::{
+    DiffusionError, DiscreteSchedule, NoiseSource, Scheduler, StepOutput, Thresholding, add_noise,
+};
 
 /// The tail of `timesteps` (descending) that image-to-image runs at
 /// `strength` in `[0, 1]`: the last `round_down(len * strength)` of them, as
@@ -32,7 +34,28 @@ impl<'a, S: ?Sized> TailScheduler<'a, S> {
     }
 }
 
+/// Everything but [`Scheduler::timesteps`] is the inner scheduler's.
 impl<B: Backend, S: Scheduler<B> + ?Sized> Scheduler<B> for TailScheduler<'_, S> {
+    fn schedule(&self) -> &DiscreteSchedule {
+        self.inner.schedule()
+    }
+
+    fn thresholding(&self) -> Thresholding {
+        self.inner.thresholding()
+    }
+
+    fn set_thresholding(&mut self, thresholding: Thresholding) {
+        self.inner.set_thresholding(thresholding);
+    }
+
+    fn set_timesteps(&mut self, n: usize) -> Result<(), DiffusionError> {
+        self.inner.set_timesteps(n)
+    }
+
+    fn set_custom_timesteps(&mut self, timesteps: &[usize]) -> Result<(), DiffusionError> {
+        self.inner.set_custom_timesteps(timesteps)
+    }
+
     fn timesteps(&self) -> &[usize] {
         let all = self.inner.timesteps();
         &all[self.skip.min(all.len())..]

@@ -1,7 +1,13 @@
-//! Noise-conditioning augmentation of the low-resolution image fed to a
-//! super-resolution stage (Imagen section 2.4; DeepFloyd IF stage II).
+//! Super-resolution conditioning: the low-resolution image a
+//! super-resolution stage reads beside its sample, upsampled to the stage's
+//! size and noise-augmented (Imagen section 2.4; DeepFloyd IF stage II).
+//! [`lowres_conditioning`] is the one place this happens, for sampling (the
+//! cascade, on the previous stage's output) and for training (on the
+//! downsampled target).
 
 use burn::tensor::backend::Backend;
+use burn::tensor::module::interpolate;
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Tensor, TensorData};
 
 use crate::{DiscreteSchedule, Schedule};
@@ -27,21 +33,67 @@ pub fn add_noise<B: Backend>(
     original * sqrt_alpha + noise * sqrt_one_minus
 }
 
-/// DeepFloyd IF stage II: noises the upscaled stage-I image at the integer
-/// `noise_level` (0..1000) of its own noising scheduler (a DDPM cosine
-/// schedule, diffusers' `image_noising_scheduler`), and returns it with the
-/// level the network is told (`class_labels`).
+/// A super-resolution stage's low-resolution input, ready for the network:
+/// the noised image and the augmentation level each row is told (IF's
+/// `noise_level`, its `class_labels`).
+#[derive(Debug, Clone)]
+pub struct LowResConditioning<B: Backend> {
+    /// The upsampled, noise-augmented image, `[batch, C, H, W]`.
+    pub image: Tensor<B, 4>,
+    /// The augmentation level of each row, as the network reads it.
+    pub noise_level: Vec<f32>,
+}
+
+/// Resizes `[batch, C, h, w]` to `height x width` by bilinear interpolation
+/// with `align_corners = true` and no antialiasing: what diffusers'
+/// `IFSuperResolutionPipeline` does to the previous stage's output. The
+/// identity when the size already matches.
+pub fn upsample<B: Backend>(x: Tensor<B, 4>, height: usize, width: usize) -> Tensor<B, 4> {
+    let [_, _, h, w] = x.dims();
+    if h == height && w == width {
+        return x;
+    }
+    interpolate(
+        x,
+        [height, width],
+        InterpolateOptions::new(InterpolateMode::Bilinear).with_align_corners(true),
+    )
+}
+
+/// Super-resolution conditioning: `lowres` upsampled to `(height, width)`
+/// ([`upsample`]), then noised with `noise` to each row's integer level of
+/// the `noising` schedule (IF: diffusers' `image_noising_scheduler`, levels
+/// 0..1000; Imagen trains on random levels and samples at a fixed one).
+///
+/// # Shapes
+/// - `lowres`: `[batch, C, h, w]`; `noise`: `[batch, C, height, width]`;
+///   `levels`: one per row
+pub fn lowres_conditioning<B: Backend>(
+    noising: &DiscreteSchedule,
+    lowres: Tensor<B, 4>,
+    (height, width): (usize, usize),
+    noise: Tensor<B, 4>,
+    levels: &[usize],
+) -> LowResConditioning<B> {
+    let upsampled = upsample(lowres, height, width);
+    LowResConditioning {
+        image: add_noise(noising, upsampled, noise, levels),
+        noise_level: levels.iter().map(|&l| l as f32).collect(),
+    }
+}
+
+/// DeepFloyd IF stage II at one `noise_level` for every row:
+/// [`lowres_conditioning`] of an image already at the stage's size, with
+/// the level the network is told.
 pub fn if_noise_augment<B: Backend>(
     noising: &DiscreteSchedule,
     image: Tensor<B, 4>,
     noise: Tensor<B, 4>,
     noise_level: usize,
 ) -> (Tensor<B, 4>, usize) {
-    let batch = image.dims()[0];
-    (
-        add_noise(noising, image, noise, &vec![noise_level; batch]),
-        noise_level,
-    )
+    let [batch, _, h, w] = image.dims();
+    let c = lowres_conditioning(noising, image, (h, w), noise, &vec![noise_level; batch]);
+    (c.image, noise_level)
 }
 
 /// Imagen / imagen-pytorch: noises the low-resolution image at continuous

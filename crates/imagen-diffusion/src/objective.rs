@@ -5,16 +5,7 @@
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
-/// What the network is trained to predict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Objective {
-    /// The noise `eps`.
-    Eps,
-    /// The clean sample `x0`.
-    X0,
-    /// `v = alpha eps - sigma x0` (Salimans & Ho 2022).
-    V,
-}
+use crate::PredictionType;
 
 /// Per-sample weighting of the MSE, as functions of SNR = alpha^2 / sigma^2.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -68,32 +59,42 @@ impl<B: Backend> NoiseLevels<B> {
     /// What a network trained for `objective` should output.
     pub fn target(
         &self,
-        objective: Objective,
+        objective: PredictionType,
         x0: Tensor<B, 4>,
         noise: Tensor<B, 4>,
     ) -> Tensor<B, 4> {
         match objective {
-            Objective::Eps => noise,
-            Objective::X0 => x0,
-            Objective::V => noise * self.a() - x0 * self.s(),
+            PredictionType::Epsilon => noise,
+            PredictionType::Sample => x0,
+            PredictionType::VPrediction => noise * self.a() - x0 * self.s(),
         }
     }
 
     /// The clean sample implied by a prediction.
-    pub fn x0(&self, objective: Objective, pred: Tensor<B, 4>, x_t: Tensor<B, 4>) -> Tensor<B, 4> {
+    pub fn x0(
+        &self,
+        objective: PredictionType,
+        pred: Tensor<B, 4>,
+        x_t: Tensor<B, 4>,
+    ) -> Tensor<B, 4> {
         match objective {
-            Objective::Eps => (x_t - pred * self.s()) / self.a(),
-            Objective::X0 => pred,
-            Objective::V => x_t * self.a() - pred * self.s(),
+            PredictionType::Epsilon => (x_t - pred * self.s()) / self.a(),
+            PredictionType::Sample => pred,
+            PredictionType::VPrediction => x_t * self.a() - pred * self.s(),
         }
     }
 
     /// The noise implied by a prediction.
-    pub fn eps(&self, objective: Objective, pred: Tensor<B, 4>, x_t: Tensor<B, 4>) -> Tensor<B, 4> {
+    pub fn eps(
+        &self,
+        objective: PredictionType,
+        pred: Tensor<B, 4>,
+        x_t: Tensor<B, 4>,
+    ) -> Tensor<B, 4> {
         match objective {
-            Objective::Eps => pred,
-            Objective::X0 => (x_t - pred * self.a()) / self.s(),
-            Objective::V => pred * self.a() + x_t * self.s(),
+            PredictionType::Epsilon => pred,
+            PredictionType::Sample => (x_t - pred * self.a()) / self.s(),
+            PredictionType::VPrediction => pred * self.a() + x_t * self.s(),
         }
     }
 
@@ -101,7 +102,7 @@ impl<B: Backend> NoiseLevels<B> {
     /// pixels, then over the batch.
     pub fn loss(
         &self,
-        objective: Objective,
+        objective: PredictionType,
         weighting: LossWeighting,
         pred: Tensor<B, 4>,
         x0: Tensor<B, 4>,
@@ -115,7 +116,7 @@ impl<B: Backend> NoiseLevels<B> {
     /// monitoring; [`NoiseLevels::loss`] is its mean).
     pub fn loss_per_sample(
         &self,
-        objective: Objective,
+        objective: PredictionType,
         weighting: LossWeighting,
         pred: Tensor<B, 4>,
         x0: Tensor<B, 4>,
@@ -134,9 +135,9 @@ impl<B: Backend> NoiseLevels<B> {
                 let snr = self.snr();
                 let clamped = snr.clone().clamp_max(gamma);
                 match objective {
-                    Objective::Eps => clamped / snr,
-                    Objective::X0 => clamped,
-                    Objective::V => clamped / (snr + 1.0),
+                    PredictionType::Epsilon => clamped / snr,
+                    PredictionType::Sample => clamped,
+                    PredictionType::VPrediction => clamped / (snr + 1.0),
                 }
             }
             LossWeighting::P2 { gamma, k } => (self.snr() + k).powf_scalar(-gamma),
@@ -168,7 +169,11 @@ mod tests {
         let eps = Tensor::<Flex, 4>::random([2, 3, 4, 4], Distribution::Normal(0.0, 1.0), &d);
         let l = levels();
         let x_t = l.q_sample(x0.clone(), eps.clone());
-        for obj in [Objective::Eps, Objective::X0, Objective::V] {
+        for obj in [
+            PredictionType::Epsilon,
+            PredictionType::Sample,
+            PredictionType::VPrediction,
+        ] {
             let target = l.target(obj, x0.clone(), eps.clone());
             let e1: f32 = (l.x0(obj, target.clone(), x_t.clone()) - x0.clone())
                 .abs()
@@ -202,7 +207,7 @@ mod tests {
         // x0 objective, unit error: weights min(snr, 1) with gamma 1 -> (1 + 0.0989) / 2.
         let loss: f32 = l
             .loss(
-                Objective::X0,
+                PredictionType::Sample,
                 LossWeighting::MinSnr { gamma: 1.0 },
                 one,
                 zero.clone(),

@@ -5,7 +5,7 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
 use crate::{
-    DdimScheduler, DdpmScheduler, DiffusionError, HighNoiseGuidance, NoiseSource, StepOutput,
+    DiffusionError, GuidanceBatch, HighNoiseGuidance, NoiseSource, Scheduler,
     classifier_free_guidance,
 };
 
@@ -13,7 +13,8 @@ use crate::{
 /// noisy sample. The U-Net crate implements it; so can a user's own model.
 pub trait Denoiser<B: Backend> {
     /// Whatever the network conditions on (text embeddings, low-res image...).
-    /// With guidance, it must describe the doubled batch `[uncond; cond]`.
+    /// With guidance, it must describe the doubled batch `[uncond; cond]`
+    /// (build it with [`GuidanceBatch::guidance_pair`]).
     type Cond;
 
     /// Predicts for every sample of `x_t` at the integer timestep `t`.
@@ -32,55 +33,7 @@ pub trait Denoiser<B: Backend> {
     /// - `x_t`: `[batch, C, H, W]` → `[batch, C or 2C, H, W]`
     fn predict_conditional(&self, x_t: Tensor<B, 4>, t: usize, cond: &Self::Cond) -> Tensor<B, 4> {
         let batch = x_t.dims()[0];
-        let doubled = Tensor::cat(vec![x_t.clone(), x_t], 0);
-        self.predict(doubled, t, cond).narrow(0, batch, batch)
-    }
-}
-
-/// A reverse-diffusion sampler with its timesteps already set.
-pub trait Scheduler<B: Backend> {
-    /// The timesteps to visit, descending.
-    fn timesteps(&self) -> &[usize];
-
-    /// One step; `&mut` because multistep solvers keep history.
-    fn step(
-        &mut self,
-        model_output: Tensor<B, 4>,
-        t: usize,
-        sample: Tensor<B, 4>,
-        noise: &mut dyn NoiseSource<B>,
-    ) -> Result<StepOutput<B>, DiffusionError>;
-}
-
-impl<B: Backend> Scheduler<B> for DdpmScheduler {
-    fn timesteps(&self) -> &[usize] {
-        DdpmScheduler::timesteps(self)
-    }
-
-    fn step(
-        &mut self,
-        model_output: Tensor<B, 4>,
-        t: usize,
-        sample: Tensor<B, 4>,
-        noise: &mut dyn NoiseSource<B>,
-    ) -> Result<StepOutput<B>, DiffusionError> {
-        DdpmScheduler::step(self, model_output, t, sample, noise)
-    }
-}
-
-impl<B: Backend> Scheduler<B> for DdimScheduler {
-    fn timesteps(&self) -> &[usize] {
-        DdimScheduler::timesteps(self)
-    }
-
-    fn step(
-        &mut self,
-        model_output: Tensor<B, 4>,
-        t: usize,
-        sample: Tensor<B, 4>,
-        noise: &mut dyn NoiseSource<B>,
-    ) -> Result<StepOutput<B>, DiffusionError> {
-        DdimScheduler::step(self, model_output, t, sample, noise)
+        self.predict(x_t.doubled(), t, cond).conditional_rows(batch)
     }
 }
 
@@ -205,7 +158,7 @@ pub fn sample_with<B: Backend, D: Denoiser<B>, S: Scheduler<B> + ?Sized>(
             // Scale 1 is the conditional prediction: skip the other half.
             Some(1.0) => denoiser.predict_conditional(x.clone(), t, cond),
             Some(scale) => {
-                let doubled = Tensor::cat(vec![x.clone(), x.clone()], 0);
+                let doubled = x.clone().doubled();
                 classifier_free_guidance(denoiser.predict(doubled, t, cond), scale, channels)
             }
             None => denoiser.predict(x.clone(), t, cond),

@@ -194,6 +194,22 @@ fn guidance_is_one_batched_call_per_step() {
 struct Recording(Vec<usize>, Vec<(usize, f32)>);
 
 impl Scheduler<TestBackend> for Recording {
+    // The sampling loop reads only the timesteps and steps.
+    fn schedule(&self) -> &DiscreteSchedule {
+        unreachable!("not read by the sampling loop")
+    }
+    fn thresholding(&self) -> imagen_diffusion::Thresholding {
+        imagen_diffusion::Thresholding::None
+    }
+    fn set_thresholding(&mut self, _: imagen_diffusion::Thresholding) {
+        unreachable!("not called by the sampling loop")
+    }
+    fn set_timesteps(&mut self, _: usize) -> Result<(), DiffusionError> {
+        unreachable!("not called by the sampling loop")
+    }
+    fn set_custom_timesteps(&mut self, _: &[usize]) -> Result<(), DiffusionError> {
+        unreachable!("not called by the sampling loop")
+    }
     fn timesteps(&self) -> &[usize] {
         &self.0
     }

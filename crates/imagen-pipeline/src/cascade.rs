@@ -5,11 +5,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use burn::tensor::backend::Backend;
-use burn::tensor::{Bool, Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData};
 use image::RgbImage;
 use imagen_diffusion::{
-    DiscreteSchedule, NoiseSource, SampleOptions, Scheduler, SeededNoise, TailScheduler, add_noise,
-    img2img_timesteps, inpaint_hook, sample_with,
+    DiscreteSchedule, GuidanceBatch, NoiseSource, SampleOptions, Scheduler, SeededNoise,
+    TailScheduler, add_noise, img2img_timesteps, inpaint_hook, lowres_conditioning, sample_with,
 };
 use imagen_text::{TextEmbeddings, TextEncoder, Truncation, UnknownWords};
 use imagen_unet::UNetCond;
@@ -137,20 +137,21 @@ struct TextBatch<B: Backend> {
 }
 
 impl<B: Backend> TextBatch<B> {
-    fn for_unet(
-        &self,
-        guided: bool,
-        with_mask: bool,
-    ) -> (Tensor<B, 3>, Option<Tensor<B, 2, Bool>>) {
-        let (states, mask) = if guided {
-            (
-                Tensor::cat(vec![self.uncond.clone(), self.cond.clone()], 0),
-                Tensor::cat(vec![self.uncond_mask.clone(), self.cond_mask.clone()], 0),
-            )
+    /// The conditioning of one side of the U-Net batch: the prompts'
+    /// states, or with `uncond` the negative prompts', with the mask when
+    /// `with_mask`.
+    fn side(&self, uncond: bool, with_mask: bool) -> UNetCond<B> {
+        let (states, mask) = if uncond {
+            (&self.uncond, &self.uncond_mask)
         } else {
-            (self.cond.clone(), self.cond_mask.clone())
+            (&self.cond, &self.cond_mask)
         };
-        (states, with_mask.then(|| mask.equal_elem(1)))
+        UNetCond {
+            text: states.clone(),
+            text_mask: with_mask.then(|| mask.clone().equal_elem(1)),
+            lowres: None,
+            noise_level: None,
+        }
     }
 }
 
@@ -610,14 +611,7 @@ impl<B: Backend> Cascade<B> {
             let mut source = noise(i, seed);
             let (h, w) = plan.size;
             let x_t = source.gaussian([images, 3, h, w], &self.device);
-            let guided = plan.settings.guided();
-            let (states, mask) = text.for_unet(guided, self.text_mask);
-            let mut cond = UNetCond {
-                text: states,
-                text_mask: mask,
-                lowres: None,
-                noise_level: None,
-            };
+            let mut cond = text.side(false, self.text_mask);
             if stage.is_super_resolution() {
                 let previous = outputs.last().or(given.as_ref()).ok_or_else(|| {
                     invalid(format!("stage `{}` needs a previous stage", stage.name))
@@ -626,16 +620,27 @@ impl<B: Backend> Cascade<B> {
                     .augmentation
                     .as_ref()
                     .expect("planned for every super-resolution stage");
-                let lowres =
-                    self.lowres_conditioning(schedule, *level, previous, (h, w), source.as_mut());
-                let level = *level;
-                let rows = if guided { 2 * images } else { images };
-                cond.lowres = Some(if guided {
-                    Tensor::cat(vec![lowres.clone(), lowres], 0)
-                } else {
-                    lowres
-                });
-                cond.noise_level = Some(vec![level as f32; rows]);
+                // The augmentation noise is the stage's second draw.
+                let aug = source.gaussian([images, 3, h, w], &self.device);
+                let lowres = lowres_conditioning(
+                    schedule,
+                    previous.clone(),
+                    (h, w),
+                    aug,
+                    &vec![*level; images],
+                );
+                cond.lowres = Some(lowres.image);
+                cond.noise_level = Some(lowres.noise_level);
+            }
+            if plan.settings.guided() {
+                // The unconditional side reads the negative prompts and the
+                // same low-resolution input.
+                let uncond = UNetCond {
+                    lowres: cond.lowres.clone(),
+                    noise_level: cond.noise_level.clone(),
+                    ..text.side(true, self.text_mask)
+                };
+                cond = UNetCond::guidance_pair(uncond, cond);
             }
             let (out, timing) =
                 self.sample_stage(i, stages, plan, req, x_t, &cond, source.as_mut(), progress)?;
@@ -649,23 +654,6 @@ impl<B: Backend> Cascade<B> {
             unknown: notes.unknown,
             timings,
         })
-    }
-
-    /// A super-resolution stage's low-resolution input: the previous output
-    /// resized to `(h, w)` (bilinear, `align_corners`), noised to `level` of
-    /// the noising `schedule` with one draw from `source`.
-    fn lowres_conditioning(
-        &self,
-        schedule: &DiscreteSchedule,
-        level: usize,
-        previous: &Tensor<B, 4>,
-        (h, w): (usize, usize),
-        source: &mut dyn NoiseSource<B>,
-    ) -> Tensor<B, 4> {
-        let images = previous.dims()[0];
-        let upscaled = resize_to(previous.clone(), h, w);
-        let aug = source.gaussian([images, 3, h, w], &self.device);
-        add_noise(schedule, upscaled, aug, &vec![level; images])
     }
 
     /// Samples one stage: the edit plan (base stage: start part-way from the

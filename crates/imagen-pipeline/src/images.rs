@@ -4,8 +4,6 @@
 use std::path::Path;
 
 use burn::tensor::backend::Backend;
-use burn::tensor::module::interpolate;
-use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Tensor, TensorData};
 use image::{GrayImage, RgbImage};
 
@@ -76,17 +74,10 @@ pub fn resize<B: Backend>(x: Tensor<B, 4>, size: usize) -> Tensor<B, 4> {
     resize_to(x, size, size)
 }
 
-/// [`resize`] to `height x width`.
+/// [`resize`] to `height x width` ([`imagen_diffusion::upsample`], the
+/// resize of super-resolution conditioning).
 pub fn resize_to<B: Backend>(x: Tensor<B, 4>, height: usize, width: usize) -> Tensor<B, 4> {
-    let [_, _, h, w] = x.dims();
-    if h == height && w == width {
-        return x;
-    }
-    interpolate(
-        x,
-        [height, width],
-        InterpolateOptions::new(InterpolateMode::Bilinear).with_align_corners(true),
-    )
+    imagen_diffusion::upsample(x, height, width)
 }
 
 /// Tiles equally sized images `columns` to a row (the last row may be short).

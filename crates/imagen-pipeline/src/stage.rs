@@ -151,48 +151,25 @@ impl<B: Backend> Stage<B> {
         if settings.steps == 0 && timesteps.is_none() {
             return Err(invalid(format!("stage `{}`: zero steps", self.name)));
         }
-        Ok(match settings.sampler {
-            SamplerKind::Ddpm => {
-                let mut s = DdpmScheduler::new(&self.scheduler)?;
-                if let Some(t) = thresholding {
-                    s.set_thresholding(t);
-                }
-                match timesteps {
-                    Some(list) => s.set_custom_timesteps(list)?,
-                    None => s.set_timesteps(settings.steps)?,
-                }
-                Box::new(s)
-            }
+        let mut sampler: Box<dyn Scheduler<B>> = match settings.sampler {
+            SamplerKind::Ddpm => Box::new(DdpmScheduler::new(&self.scheduler)?),
             SamplerKind::Ddim {
                 eta,
                 clipped_model_output,
-            } => {
-                if timesteps.is_some() {
-                    return Err(invalid(format!(
-                        "stage `{}`: DDIM samples evenly spaced steps and takes no timestep list; use DDPM or DPM-Solver++",
-                        self.name
-                    )));
-                }
-                let mut s = DdimScheduler::new(&self.scheduler)?
+            } => Box::new(
+                DdimScheduler::new(&self.scheduler)?
                     .with_eta(eta)?
-                    .with_clipped_model_output(clipped_model_output);
-                if let Some(t) = thresholding {
-                    s.set_thresholding(t);
-                }
-                s.set_timesteps(settings.steps)?;
-                Box::new(s)
-            }
-            SamplerKind::DpmSolver => {
-                let mut s = DpmSolverScheduler::<B>::new(&self.scheduler)?;
-                if let Some(t) = thresholding {
-                    s.set_thresholding(t);
-                }
-                match timesteps {
-                    Some(list) => s.set_custom_timesteps(list)?,
-                    None => s.set_timesteps(settings.steps)?,
-                }
-                Box::new(s)
-            }
-        })
+                    .with_clipped_model_output(clipped_model_output),
+            ),
+            SamplerKind::DpmSolver => Box::new(DpmSolverScheduler::<B>::new(&self.scheduler)?),
+        };
+        if let Some(t) = thresholding {
+            sampler.set_thresholding(t);
+        }
+        match timesteps {
+            Some(list) => sampler.set_custom_timesteps(list)?,
+            None => sampler.set_timesteps(settings.steps)?,
+        }
+        Ok(sampler)
     }
 }

@@ -1,7 +1,7 @@
 //! `TrainConfig`: everything that decides a training run, saved with every
 //! checkpoint so that a resume with other settings is refused.
 
-use imagen_diffusion::SchedulerConfig;
+use imagen_diffusion::{PredictionType, SchedulerConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::{TimestepSampling, TrainError};
@@ -13,24 +13,15 @@ pub enum StageKind {
     /// Text → image at `resolution`.
     Base,
     /// Super-resolution from `lowres` pixels: the input is the target
-    /// downsampled, upsampled back (bilinear, as the pipeline) and noised at
-    /// a random augmentation level in `0..=max_noise_level` (Imagen's recipe).
+    /// downsampled, then upsampled back and noised at a random augmentation
+    /// level in `0..=max_noise_level` (Imagen's recipe) by
+    /// [`imagen_diffusion::lowres_conditioning`], as the cascade does.
     SuperResolution {
         /// Side of the low-resolution input.
         lowres: usize,
         /// Largest augmentation level (a timestep of the noise schedule).
         max_noise_level: usize,
     },
-}
-
-/// What the network predicts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TrainObjective {
-    /// The noise.
-    Eps,
-    /// `v = alpha eps - sigma x0`.
-    V,
 }
 
 /// Learning-rate shape after warm-up.
@@ -82,8 +73,10 @@ pub struct TrainConfig {
     /// Probability of replacing the text by the empty caption's embedding
     /// (classifier-free guidance training; Imagen: 0.1).
     pub cond_drop_prob: f64,
-    /// Objective.
-    pub objective: TrainObjective,
+    /// What the network learns to predict (its scheduler's
+    /// `prediction_type`); saved as `"eps"`, `"v"` or `"x0"`.
+    #[serde(with = "objective_name")]
+    pub objective: PredictionType,
     /// Min-SNR-gamma loss weighting (`None`: plain MSE).
     pub min_snr_gamma: Option<f64>,
     /// `lambda` of Improved DDPM's hybrid loss `L_simple + lambda * L_vlb`,
@@ -133,7 +126,7 @@ impl TrainConfig {
             ema_decay: 0.9999,
             ema_start_step: 0,
             cond_drop_prob: 0.1,
-            objective: TrainObjective::Eps,
+            objective: PredictionType::Epsilon,
             min_snr_gamma: None,
             vlb_weight: default_vlb_weight(),
             noise_schedule: serde_json::from_str(r#"{"beta_schedule": "squaredcos_cap_v2"}"#)
@@ -253,5 +246,34 @@ mod tests {
                 .to_string()
                 .contains("cond_drop_prob")
         );
+    }
+}
+
+/// The training objective's names in a saved config: `"eps"`, `"v"`,
+/// `"x0"` (as before the objective became [`PredictionType`]); diffusers'
+/// `"epsilon"`, `"v_prediction"` and `"sample"` are read too.
+mod objective_name {
+    use imagen_diffusion::PredictionType;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(p: &PredictionType, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(match p {
+            PredictionType::Epsilon => "eps",
+            PredictionType::VPrediction => "v",
+            PredictionType::Sample => "x0",
+        })
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PredictionType, D::Error> {
+        let name = String::deserialize(d)?;
+        match name.as_str() {
+            "eps" | "epsilon" => Ok(PredictionType::Epsilon),
+            "v" | "v_prediction" => Ok(PredictionType::VPrediction),
+            "x0" | "sample" => Ok(PredictionType::Sample),
+            other => Err(D::Error::unknown_variant(
+                other,
+                &["eps", "v", "x0", "epsilon", "v_prediction", "sample"],
+            )),
+        }
     }
 }

@@ -4,7 +4,8 @@
 //!   warm-up and schedule, global-norm clipping, EMA, text dropout.
 //! - [`stage_loss`]: one micro-batch's loss: random timesteps, noise,
 //!   classifier-free-guidance dropout to the empty caption's embedding, and
-//!   for super-resolution the degraded, noise-augmented low-resolution input.
+//!   for super-resolution the downsampled target through
+//!   [`imagen_diffusion::lowres_conditioning`], as the cascade samples.
 //! - [`Trainer`]: accumulation, clipping, AdamW, EMA; micro-batch `i` of step
 //!   `s` draws from a generator seeded by `(seed, s, i)`, so resumed runs
 //!   continue exactly.
@@ -29,9 +30,18 @@ mod timesteps;
 mod trainer;
 
 pub use checkpoint::{CheckpointState, SCHEDULE_FIELDS, latest_checkpoint};
-pub use config::{LrSchedule, StageKind, TrainConfig, TrainObjective};
+pub use config::{LrSchedule, StageKind, TrainConfig};
+
+/// The training objective, now [`imagen_diffusion::PredictionType`]
+/// (`Eps` is `Epsilon`, `V` is `VPrediction`); saved configs keep their
+/// `"eps"` / `"v"` names.
+#[deprecated(
+    since = "0.1.0",
+    note = "use imagen_diffusion::PredictionType (Eps -> Epsilon, V -> VPrediction)"
+)]
+pub type TrainObjective = imagen_diffusion::PredictionType;
 pub use error::TrainError;
-pub use objective::{NullText, StageLoss, TrainBatch, degrade, drop_mask, stage_loss};
+pub use objective::{NullText, StageLoss, TrainBatch, downsample, drop_mask, stage_loss};
 #[cfg(feature = "collective")]
 pub use parallel::{DataParallel, serve_orchestrator, serve_orchestrator_on};
 pub use params::{clip_grad_norm, ema_update, materialize};

@@ -1,19 +1,20 @@
 //! The training loss of one micro-batch for any stage: random timesteps and
 //! noise, classifier-free-guidance text dropout, and for super-resolution
-//! stages the degraded, noise-augmented low-resolution input.
+//! stages the downsampled target, upsampled and noise-augmented by
+//! [`imagen_diffusion::lowres_conditioning`] as the cascade does.
 
 use burn::tensor::backend::Backend;
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use imagen_diffusion::{
-    DiscreteSchedule, LossWeighting, NoiseLevels, Objective, add_noise, vlb_per_sample,
+    DiscreteSchedule, LossWeighting, NoiseLevels, lowres_conditioning, vlb_per_sample,
 };
 use imagen_unet::UNet;
 use rand::RngExt;
 use rand::rngs::StdRng;
 
-use crate::{StageKind, TrainConfig, TrainObjective};
+use crate::{StageKind, TrainConfig};
 
 /// One micro-batch: images and their (cached) text embeddings.
 #[derive(Debug, Clone)]
@@ -87,20 +88,15 @@ fn apply_dropout<B: Backend>(
     (text, mask)
 }
 
-/// The low-resolution input of a super-resolution stage: the target
-/// downsampled to `lowres` (bilinear, half-pixel centres) and upsampled back
-/// as the pipeline does (bilinear, `align_corners = true`).
-pub fn degrade<B: Backend>(images: Tensor<B, 4>, lowres: usize) -> Tensor<B, 4> {
-    let [_, _, h, w] = images.dims();
-    let small = interpolate(
+/// What a super-resolution stage is trained to upscale: the target
+/// downsampled to `lowres x lowres` (bilinear, half-pixel centres), standing
+/// in for the previous stage's output. [`lowres_conditioning`] then
+/// upsamples and noises it as the cascade does.
+pub fn downsample<B: Backend>(images: Tensor<B, 4>, lowres: usize) -> Tensor<B, 4> {
+    interpolate(
         images,
         [lowres, lowres],
         InterpolateOptions::new(InterpolateMode::Bilinear).with_align_corners(false),
-    );
-    interpolate(
-        small,
-        [h, w],
-        InterpolateOptions::new(InterpolateMode::Bilinear).with_align_corners(true),
     )
 }
 
@@ -157,10 +153,9 @@ pub fn stage_loss<B: Backend>(
                 .map(|_| rng.random_range(0..=max_noise_level))
                 .collect();
             let aug_noise = gaussian::<B>(rng, [b, c, h, w], &device);
-            let up = degrade(batch.images.clone(), lowres);
-            let noised = add_noise(schedule, up, aug_noise, &aug_steps);
-            let labels: Vec<f32> = aug_steps.iter().map(|&s| s as f32).collect();
-            (Some(noised), Some(labels))
+            let small = downsample(batch.images.clone(), lowres);
+            let cond = lowres_conditioning(schedule, small, (h, w), aug_noise, &aug_steps);
+            (Some(cond.image), Some(cond.noise_level))
         }
     };
     let t: Vec<f32> = steps.iter().map(|&t| t as f32).collect();
@@ -179,10 +174,7 @@ pub fn stage_loss<B: Backend>(
     } else {
         (pred, None)
     };
-    let objective = match config.objective {
-        TrainObjective::Eps => Objective::Eps,
-        TrainObjective::V => Objective::V,
-    };
+    let objective = config.objective;
     let weighting = match config.min_snr_gamma {
         Some(gamma) => LossWeighting::MinSnr { gamma },
         None => LossWeighting::None,

@@ -3,13 +3,13 @@
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Tensor};
-use imagen_diffusion::Denoiser;
+use imagen_diffusion::{Denoiser, GuidanceBatch};
 
 use crate::UNet;
 
-/// What a U-Net step conditions on. For classifier-free guidance, `text`
-/// (and `text_mask`) hold the batch `[unconditional; conditional]`, and
-/// `lowres` / `noise_level` are given for the doubled batch too.
+/// What a U-Net step conditions on. For classifier-free guidance, every
+/// field holds the batch `[unconditional; conditional]`: build the two
+/// sides alike and join them with [`GuidanceBatch::guidance_pair`].
 #[derive(Debug, Clone)]
 pub struct UNetCond<B: Backend> {
     /// Raw text states `[batch, L, encoder_hid_dim]` (T5 `last_hidden_state`).
@@ -69,19 +69,28 @@ impl<B: Backend> Denoiser<B> for UNet<B> {
     /// Runs the conditional rows of `cond` only: half the work of guidance.
     fn predict_conditional(&self, x_t: Tensor<B, 4>, t: usize, cond: &UNetCond<B>) -> Tensor<B, 4> {
         let batch = x_t.dims()[0];
-        let timesteps = vec![t as f32; batch];
-        let text = cond.text.clone();
-        let rows = text.dims()[0];
-        // The second half of the doubled batch; a batch that is not doubled
-        // (`rows == batch`) is taken whole.
-        let start = rows.saturating_sub(batch);
-        self.denoise(
-            x_t,
-            &timesteps,
-            text.narrow(0, start, batch),
-            cond.text_mask.clone().map(|m| m.narrow(0, start, batch)),
-            cond.lowres.clone().map(|l| l.narrow(0, start, batch)),
-            cond.noise_level.as_ref().map(|n| &n[start..]),
-        )
+        self.predict(x_t, t, &cond.clone().conditional_rows(batch))
+    }
+}
+
+/// A guided U-Net batch pairs every input row for row: text states and mask,
+/// and for super-resolution stages the low-resolution image and its level.
+impl<B: Backend> GuidanceBatch for UNetCond<B> {
+    fn guidance_pair(uncond: Self, cond: Self) -> Self {
+        Self {
+            text: GuidanceBatch::guidance_pair(uncond.text, cond.text),
+            text_mask: GuidanceBatch::guidance_pair(uncond.text_mask, cond.text_mask),
+            lowres: GuidanceBatch::guidance_pair(uncond.lowres, cond.lowres),
+            noise_level: GuidanceBatch::guidance_pair(uncond.noise_level, cond.noise_level),
+        }
+    }
+
+    fn conditional_rows(self, batch: usize) -> Self {
+        Self {
+            text: self.text.conditional_rows(batch),
+            text_mask: self.text_mask.conditional_rows(batch),
+            lowres: self.lowres.conditional_rows(batch),
+            noise_level: self.noise_level.conditional_rows(batch),
+        }
     }
 }

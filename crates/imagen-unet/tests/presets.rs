@@ -10,7 +10,7 @@ use burn::tensor::module::avg_pool2d;
 use burn::tensor::{Distribution, Tensor, TensorData};
 use burn_flex::Flex;
 use imagen_diffusion::{
-    BetaSchedule, DiscreteSchedule, LossWeighting, NoiseLevels, Objective, Schedule,
+    BetaSchedule, DiscreteSchedule, LossWeighting, NoiseLevels, PredictionType, Schedule,
 };
 use imagen_unet::{T5_XXL_DIM, UNet, UNetConfig};
 use imagen_weights::count_params;
@@ -105,7 +105,7 @@ fn loss<B: Backend>(
     let t: Vec<f32> = steps.iter().map(|&t| t as f32).collect();
     let eps = unet.forward(x_t, &t, text.clone(), None, None);
     levels.loss(
-        Objective::Eps,
+        PredictionType::Epsilon,
         LossWeighting::None,
         eps,
         images.clone(),
