@@ -14,3 +14,4 @@ mod data_loader;
 mod data_parallel;
 mod data_sources;
 mod trainer;
+mod word_order;
