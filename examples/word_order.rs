@@ -104,9 +104,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 feature
             };
             println!(
-                "| feature | role (held-out) | count (held-out) | role (fit) | count (fit) | objects fit / scored |"
+                "| feature | role (held-out) | count (held-out) | subject or reference (held-out) | role (fit) | count (fit) | objects fit / scored |"
             );
-            println!("|---|---|---|---|---|---|");
+            println!("|---|---|---|---|---|---|---|");
             for f in features {
                 let (name, feature) = match f {
                     Feature::Noun => ("noun state", ProbeFeature::Noun),
@@ -125,9 +125,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 };
                 let r = probe_encoder(encoder.model(), encoder.tokenizer(), &config)?;
                 println!(
-                    "| {name} | {:.1} % | {:.1} % | {:.1} % | {:.1} % | {} / {} | ({:.1?})",
+                    "| {name} | {:.1} % | {:.1} % | {:.1} % | {:.1} % | {:.1} % | {} / {} | ({:.1?})",
                     100.0 * r.role,
                     100.0 * r.count,
+                    100.0 * r.subject,
                     100.0 * r.role_fit,
                     100.0 * r.count_fit,
                     r.train_objects,

@@ -14,4 +14,3 @@ mod data_loader;
 mod data_parallel;
 mod data_sources;
 mod trainer;
-mod word_order;

@@ -252,6 +252,10 @@ pub struct ProbeReport {
     pub role: f32,
     /// Count accuracy on the held-out captions' objects.
     pub count: f32,
+    /// Accuracy of a two-class probe for the subject (first object) against
+    /// the reference, on the held-out captions: word order alone, without
+    /// what the relation word makes of it.
+    pub subject: f32,
     /// Role accuracy on the objects the probe was fit on.
     pub role_fit: f32,
     /// Count accuracy on the objects the probe was fit on.
@@ -401,6 +405,15 @@ pub fn object_features<B: Backend>(
     Ok(out)
 }
 
+/// Objects' features with their role and count classes.
+#[derive(Default)]
+struct Labelled {
+    x: Vec<Vec<f32>>,
+    roles: Vec<usize>,
+    counts: Vec<usize>,
+    subjects: Vec<usize>,
+}
+
 /// Fits the role and count probes on `encoder`'s features of
 /// [`probe_captions`]' training captions and scores them on the held-out ones.
 ///
@@ -412,32 +425,44 @@ pub fn probe_encoder<B: Backend>(
     config: &ProbeConfig,
 ) -> Result<ProbeReport, TrainError> {
     let (train, test) = probe_captions(config)?;
-    let flatten =
-        |captions: &[RoleCaption]| -> Result<(Vec<Vec<f32>>, Vec<usize>, Vec<usize>), TrainError> {
-            let features = object_features(
-                encoder,
-                tokenizer,
-                captions,
-                config.feature,
-                config.max_length,
-            )?;
-            let (mut x, mut roles, mut counts) = (Vec::new(), Vec::new(), Vec::new());
-            for (c, pair) in captions.iter().zip(features) {
-                for (o, v) in c.objects.iter().zip(pair) {
-                    x.push(v);
-                    roles.push(o.role.index());
-                    counts.push(o.group.count.saturating_sub(1).min(3));
-                }
+    let flatten = |captions: &[RoleCaption]| -> Result<Labelled, TrainError> {
+        let features = object_features(
+            encoder,
+            tokenizer,
+            captions,
+            config.feature,
+            config.max_length,
+        )?;
+        let mut out = Labelled::default();
+        for (c, pair) in captions.iter().zip(features) {
+            for (k, (o, v)) in c.objects.iter().zip(pair).enumerate() {
+                out.x.push(v);
+                out.subjects.push(k);
+                out.roles.push(o.role.index());
+                out.counts.push(o.group.count.saturating_sub(1).min(3));
             }
-            Ok((x, roles, counts))
-        };
-    let (x, roles, counts) = flatten(&train)?;
-    let (xt, roles_t, counts_t) = flatten(&test)?;
+        }
+        Ok(out)
+    };
+    let Labelled {
+        x,
+        roles,
+        counts,
+        subjects,
+    } = flatten(&train)?;
+    let Labelled {
+        x: xt,
+        roles: roles_t,
+        counts: counts_t,
+        subjects: subjects_t,
+    } = flatten(&test)?;
     let role_probe = LinearProbe::fit(&x, &roles, 4, &config.fit)?;
     let count_probe = LinearProbe::fit(&x, &counts, 4, &config.fit)?;
+    let subject_probe = LinearProbe::fit(&x, &subjects, 2, &config.fit)?;
     Ok(ProbeReport {
         role: role_probe.accuracy(&xt, &roles_t),
         count: count_probe.accuracy(&xt, &counts_t),
+        subject: subject_probe.accuracy(&xt, &subjects_t),
         role_fit: role_probe.accuracy(&x, &roles),
         count_fit: count_probe.accuracy(&x, &counts),
         train_objects: x.len(),

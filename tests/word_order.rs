@@ -3,15 +3,15 @@
 
 use burn::backend::Autodiff;
 use burn::tensor::backend::Backend;
-use burn_flex::Flex;
-use imagen_shapes::{Colour, Shape};
-use imagen_text::{T5Config, T5Tokenizer};
-use imagen_train::text::{
+use imagen::DefaultBackend;
+use imagen::shapes::{Colour, Shape};
+use imagen::text::{T5Config, T5Tokenizer};
+use imagen::train::text::{
     OrderObjective, PretrainConfig, ProbeConfig, ProbeFeature, ProbeFit, default_probe_held_out,
     pretrain_encoder, probe_captions, probe_encoder, write_word_tokenizer,
 };
 
-type B = Autodiff<Flex>;
+type B = Autodiff<DefaultBackend>;
 
 fn tiny() -> (T5Tokenizer, T5Config, Vec<String>) {
     let config = ProbeConfig {
@@ -41,7 +41,7 @@ fn tiny() -> (T5Tokenizer, T5Config, Vec<String>) {
 
 #[test]
 fn probe_and_ordering_objective_run_on_a_tiny_encoder() {
-    let device = Default::default();
+    let device = imagen::default_device();
     let (tok, config, captions) = tiny();
     B::seed(&device, 0);
     let encoder = config.init::<B>(&device).unwrap();
