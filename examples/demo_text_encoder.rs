@@ -17,7 +17,7 @@
 //!
 //! ```text
 //! cargo run --release --example demo_text_encoder -- --out runs/text-order \
-//!     --role-captions 20000 --synonyms --order-weight 1 --pretrain-steps 3000
+//!     --role-captions 20000 --synonyms --order-weight 1 --order-batch 16 --pretrain-steps 600
 //! ```
 
 use std::path::PathBuf;
