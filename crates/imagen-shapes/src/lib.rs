@@ -20,7 +20,8 @@
 //!   constraints with classical image analysis: background from the border,
 //!   palette segmentation with an edge-blend model, connected components,
 //!   shape by moment-fitted template IoU, then an exact match to the groups;
-//!   [`aspects`] gives partial credit (background, count, colours, shapes).
+//!   [`aspects`] gives partial credit (background, count, colours, shapes);
+//!   [`swap_prompts`] and [`relation_order`] test word order (the swap test).
 //!   [`Constraints::realize`] builds ground-truth scenes.
 //!
 //! Everything is deterministic given a seed.
@@ -49,6 +50,7 @@ mod constraints;
 mod error;
 mod grid;
 mod matching;
+mod order;
 mod parse;
 mod placement;
 mod prompts;
@@ -74,6 +76,7 @@ pub use colour::{Background, Colour};
 pub use constraints::{Constraints, GroupSpec, RelationSpec};
 pub use error::ShapesError;
 pub use grid::contact_sheet;
+pub use order::{DIRECTIONS, OrderVerdict, SwapTally, relation_order, swap_prompts};
 pub use parse::parse_caption;
 pub use prompts::{
     Category, DRAWBENCH_LITE_SEED, EvalPrompt, drawbench_lite, from_jsonl, to_jsonl,

@@ -16,6 +16,7 @@ use imagen_text::{T5Encoder, T5Tokenizer};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
+use super::order::{OrderObjective, order_batch, order_loss};
 use super::tokenizer::SPECIAL_TOKENS;
 use crate::TrainError;
 
@@ -34,6 +35,8 @@ pub struct PretrainConfig {
     pub max_length: usize,
     /// Seed of the batch order and the masks.
     pub seed: u64,
+    /// An ordering objective trained beside the masked tokens (none by default).
+    pub order: Option<OrderObjective>,
 }
 
 impl Default for PretrainConfig {
@@ -45,6 +48,7 @@ impl Default for PretrainConfig {
             mask_prob: 0.15,
             max_length: 32,
             seed: 0,
+            order: None,
         }
     }
 }
@@ -58,6 +62,10 @@ pub struct PretrainStep {
     pub loss: f32,
     /// Fraction of masked tokens predicted exactly.
     pub accuracy: f32,
+    /// The ordering objective's loss (0 without one).
+    pub order_loss: f32,
+    /// Fraction of objects whose paraphrase is the nearest candidate (0 without one).
+    pub order_accuracy: f32,
 }
 
 /// One batch: corrupted ids, attention mask, targets, and which positions
@@ -108,8 +116,9 @@ fn mask_batch(batch: &imagen_text::TokenBatch, sentinel: u32, p: f64, rng: &mut 
 ///
 /// # Errors
 /// [`TrainError::InvalidConfig`] for an empty corpus, zero steps or batch,
-/// a mask probability outside `(0, 1]`, or a tokenizer without
-/// `<extra_id_0>`; [`TrainError::Text`] if tokenizing fails;
+/// a mask probability outside `(0, 1]`, a tokenizer without
+/// `<extra_id_0>`, or an ordering objective with no batch, a temperature
+/// that is not positive, or fewer than two colour/shape pairs; [`TrainError::Text`] if tokenizing fails;
 /// [`TrainError::NonFinite`] if the loss diverges.
 pub fn pretrain_encoder<B: AutodiffBackend>(
     mut encoder: T5Encoder<B>,
@@ -131,6 +140,16 @@ pub fn pretrain_encoder<B: AutodiffBackend>(
     let Some(sentinel) = tokenizer.inner().token_to_id(SPECIAL_TOKENS[3]) else {
         return invalid("the tokenizer has no `<extra_id_0>` sentinel");
     };
+    if let Some(o) = &config.order
+        && (o.batch_size == 0
+            || o.temperature.is_nan()
+            || o.temperature <= 0.0
+            || o.pairs.len() < 2)
+    {
+        return invalid(
+            "the ordering objective needs a batch, a positive temperature and two colour/shape pairs",
+        );
+    }
     let device = encoder.shared.weight.device();
     let mut optim = AdamWConfig::new().with_weight_decay(0.01).init();
     let mut rng = StdRng::seed_from_u64(config.seed);
@@ -169,7 +188,16 @@ pub fn pretrain_encoder<B: AutodiffBackend>(
         let correct = logits.argmax(1).equal(targets).float() * masked;
         let accuracy = (correct.sum() / count).into_scalar().elem::<f32>();
         let loss_value = loss.clone().into_scalar().elem::<f32>();
-        if !loss_value.is_finite() {
+        let (loss, order_value, order_accuracy) = match &config.order {
+            Some(o) => {
+                let batch = order_batch(o, l, &mut rng)?;
+                let (extra, acc) = order_loss(&encoder, tokenizer, &batch, l, o.temperature)?;
+                let v = extra.clone().into_scalar().elem::<f32>();
+                (loss + extra.mul_scalar(o.weight), v, acc)
+            }
+            None => (loss, 0.0, 0.0),
+        };
+        if !(loss_value.is_finite() && order_value.is_finite()) {
             return Err(TrainError::NonFinite { step });
         }
         let lr = config.lr
@@ -184,6 +212,8 @@ pub fn pretrain_encoder<B: AutodiffBackend>(
             step,
             loss: loss_value,
             accuracy,
+            order_loss: order_value,
+            order_accuracy,
         };
         on_step(&report);
         history.push(report);
