@@ -15,3 +15,4 @@ mod data_parallel;
 mod data_sources;
 mod fuzz;
 mod trainer;
+mod word_order;

@@ -3,10 +3,10 @@
 
 use burn::backend::Autodiff;
 use burn::tensor::backend::Backend;
-use imagen::DefaultBackend;
-use imagen::shapes::{Colour, Shape};
-use imagen::text::{T5Config, T5Tokenizer};
-use imagen::train::text::{
+use burn_flex::Flex as DefaultBackend;
+use imagen_shapes::{Colour, Shape};
+use imagen_text::{T5Config, T5Tokenizer};
+use imagen_train::text::{
     OrderObjective, PretrainConfig, ProbeConfig, ProbeFeature, ProbeFit, default_probe_held_out,
     pretrain_encoder, probe_captions, probe_encoder, write_word_tokenizer,
 };
@@ -41,7 +41,7 @@ fn tiny() -> (T5Tokenizer, T5Config, Vec<String>) {
 
 #[test]
 fn probe_and_ordering_objective_run_on_a_tiny_encoder() {
-    let device = imagen::default_device();
+    let device = Default::default();
     let (tok, config, captions) = tiny();
     B::seed(&device, 0);
     let encoder = config.init::<B>(&device).unwrap();
