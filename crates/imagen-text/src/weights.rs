@@ -220,17 +220,7 @@ fn fits_checkpoint(config: &T5Config, checkpoint: &Checkpoint) -> Result<(), Tex
         expected.len()
     };
     for (key, expected) in expected.into_iter().take(checked) {
-        let Some(entry) = checkpoint.get(&key) else {
-            return Err(missing(key).into());
-        };
-        if entry.shape != expected {
-            return Err(WeightsError::ShapeMismatch {
-                key,
-                expected,
-                found: entry.shape.clone(),
-            }
-            .into());
-        }
+        checkpoint.expect_shape(&key, &expected)?;
     }
     Ok(())
 }

@@ -147,18 +147,7 @@ fn fits_checkpoint(config: &UNetConfig, checkpoint: &Checkpoint) -> Result<(), U
         others: Vec::new(),
     };
     let shape = |key: String, expected: Vec<usize>| -> Result<(), UNetError> {
-        let Some(entry) = checkpoint.get(&key) else {
-            return Err(missing(key).into());
-        };
-        if entry.shape != expected {
-            return Err(WeightsError::ShapeMismatch {
-                key,
-                expected,
-                found: entry.shape.clone(),
-            }
-            .into());
-        }
-        Ok(())
+        Ok(checkpoint.expect_shape(&key, &expected)?)
     };
     let c = &config.block_out_channels;
     // An empty list is the config's own error, reported by building.

@@ -353,6 +353,32 @@ impl Checkpoint {
         self.tensors.get(key)
     }
 
+    /// The entry of `key`, or [`WeightsError::MissingTensor`] naming it.
+    /// For checks before building a model from a config that the checkpoint
+    /// may not hold (see [`Checkpoint::expect_shape`]).
+    pub fn require(&self, key: &str) -> Result<&TensorEntry, WeightsError> {
+        self.get(key).ok_or_else(|| WeightsError::MissingTensor {
+            key: key.to_string(),
+            others: Vec::new(),
+        })
+    }
+
+    /// Checks that `key` exists with shape `expected`: the error loading
+    /// would give ([`WeightsError::MissingTensor`] or
+    /// [`WeightsError::ShapeMismatch`]), before a config too large for the
+    /// checkpoint gets to allocate a model.
+    pub fn expect_shape(&self, key: &str, expected: &[usize]) -> Result<(), WeightsError> {
+        let entry = self.require(key)?;
+        if entry.shape != expected {
+            return Err(WeightsError::ShapeMismatch {
+                key: key.to_string(),
+                expected: expected.to_vec(),
+                found: entry.shape.clone(),
+            });
+        }
+        Ok(())
+    }
+
     /// The files this checkpoint reads from.
     pub fn files(&self) -> &[PathBuf] {
         &self.files
