@@ -19,7 +19,11 @@
 //! The same tolerance holds on every backend (`common::TestBackend`: burn-wgpu
 //! on lavapipe in CI, burn-cuda with `--features cuda`). A dtype the device
 //! cannot compute in at all is skipped with the reason printed, after
-//! checking that loading refuses it.
+//! checking that loading refuses it: bf16 on burn-wgpu (WGSL has none);
+//! lavapipe has f16 (`shaderFloat16`). Measured on lavapipe (2026-12-06): f16
+//! 1.4e-2 / 1.3e-2 from f32 (10.9 u / 5.5 u of the scale), 1.7e-2 / 1.7e-2
+//! from diffusers' f16; before convolutions and attention of half tensors
+//! were summed in f32 (`src/norm.rs`), 1.9e-2 / 2.6e-2 (15.2 u / 11 u).
 
 use crate::common;
 
