@@ -183,7 +183,7 @@ fn run(name: &str, args: &Args) -> Result<(Timing, String), String> {
 fn unet(
     args: &Args,
     dtype: DType,
-    device: &<B as Backend>::Device,
+    device: &burn::tensor::Device<B>,
 ) -> Result<(Timing, String), String> {
     if !B::supports_dtype(device, dtype) {
         return Err(format!("{dtype:?} is not supported on this device"));
@@ -223,7 +223,11 @@ fn unet(
 }
 
 /// A T5 v1.1 encoder (random weights, f32), 1 x 77 tokens.
-fn t5(args: &Args, xxl: bool, device: &<B as Backend>::Device) -> Result<(Timing, String), String> {
+fn t5(
+    args: &Args,
+    xxl: bool,
+    device: &burn::tensor::Device<B>,
+) -> Result<(Timing, String), String> {
     let (cfg, label) = match (args.tiny, xxl) {
         (true, _) => (T5Config::t5_v1_1_small(), "v1.1 small (tiny run)"),
         (false, false) => (T5Config::t5_v1_1_base(), "v1.1 base"),
@@ -248,7 +252,7 @@ fn t5(args: &Args, xxl: bool, device: &<B as Backend>::Device) -> Result<(Timing
 }
 
 /// One training step (forward, backward, clip, AdamW, EMA).
-fn train(args: &Args, device: &<B as Backend>::Device) -> Result<(Timing, String), String> {
+fn train(args: &Args, device: &burn::tensor::Device<B>) -> Result<(Timing, String), String> {
     type A = Autodiff<B>;
     const TOKENS: usize = 40;
     const WIDTH: usize = 128;
@@ -296,7 +300,7 @@ fn train(args: &Args, device: &<B as Backend>::Device) -> Result<(Timing, String
 
 /// The demo cascade's `generate`: one image, default steps (2 per stage with
 /// `--tiny`), seeded; loading is not timed.
-fn generate(args: &Args, device: &<B as Backend>::Device) -> Result<(Timing, String), String> {
+fn generate(args: &Args, device: &burn::tensor::Device<B>) -> Result<(Timing, String), String> {
     let dir = args.root.join("models/demo");
     let options = CascadeOptions::default().residency(Residency::Resident);
     let cascade = Cascade::<B>::load_with(&dir, &options, device)
