@@ -43,9 +43,11 @@ esac
 if [ "$MODE" = prepare ]; then
   set -e
   mkdir -p .gpubin
-  grep -qx '/.gpubin/' .git/info/exclude 2>/dev/null || echo /.gpubin/ >> "$(git rev-parse --git-path info/exclude)"
-  grep -qx '/.whl/' "$(git rev-parse --git-path info/exclude)" || echo /.whl/ >> "$(git rev-parse --git-path info/exclude)"
-  grep -qx '/.gpucache/' "$(git rev-parse --git-path info/exclude)" || echo /.gpucache/ >> "$(git rev-parse --git-path info/exclude)"
+  EXCLUDE=$(git rev-parse --git-path info/exclude)
+  mkdir -p "$(dirname "$EXCLUDE")"
+  for d in /.gpubin/ /.whl/ /.gpucache/; do
+    grep -qx "$d" "$EXCLUDE" 2>/dev/null || echo "$d" >> "$EXCLUDE"
+  done
   cargo build --release --no-default-features --features cuda --example gpu_bench
   T=${CARGO_TARGET_DIR:-target}
   strip -o .gpubin/gpu_bench "$T/release/examples/gpu_bench"
