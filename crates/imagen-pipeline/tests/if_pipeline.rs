@@ -6,12 +6,11 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 
 use burn::tensor::{Tensor, TensorData};
-use burn_flex::Flex;
 use imagen_diffusion::NoiseSource;
 use imagen_pipeline::{Cascade, CascadeOptions, GenerateRequest, PipelineError, StageOverrides};
 use safetensors::SafeTensors;
 
-type B = Flex;
+type B = crate::TestBackend;
 
 pub(crate) fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -88,7 +87,10 @@ fn cascade() -> Cascade<B> {
     .unwrap()
 }
 
-pub(crate) fn if_cascade(options: &CascadeOptions) -> Result<Cascade<B>, PipelineError> {
+/// The tiny IF cascade on any backend (memory_and_shape.rs keeps burn-flex).
+pub(crate) fn if_cascade<C: burn::tensor::backend::Backend>(
+    options: &CascadeOptions,
+) -> Result<Cascade<C>, PipelineError> {
     Cascade::from_pretrained_if_with(
         fixtures().join("if_stage1"),
         Some(&fixtures().join("if_stage2")),

@@ -12,7 +12,7 @@ use imagen_unet::UNet;
 
 use crate::if_pipeline::{Replay, Trace, fixtures, max_abs};
 
-type B = burn_flex::Flex;
+type B = crate::TestBackend;
 
 fn trace() -> Trace {
     Trace::named("if_fp16_trace")

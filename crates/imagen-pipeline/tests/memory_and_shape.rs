@@ -29,8 +29,8 @@ fn bits(out: &imagen_pipeline::StageOutputs<B>) -> Vec<burn::tensor::TensorData>
 fn sequential_loading_gives_the_resident_result_exactly() {
     let trace = Trace::load();
     let req = request(&trace).seed(3).negative("a green triangle");
-    let resident = if_cascade(&CascadeOptions::default()).unwrap();
-    let on_demand = if_cascade(&sequential()).unwrap();
+    let resident = if_cascade::<B>(&CascadeOptions::default()).unwrap();
+    let on_demand = if_cascade::<B>(&sequential()).unwrap();
     assert!(resident.text.is_resident());
     assert!(!on_demand.text.is_resident());
     assert!(on_demand.stages.iter().all(|s| !s.unet.is_resident()));
@@ -51,7 +51,7 @@ fn sequential_loading_gives_the_resident_result_exactly() {
 #[test]
 fn precomputed_text_states_replace_the_text_encoder() {
     let trace = Trace::load();
-    let cascade = if_cascade(&sequential()).unwrap();
+    let cascade = if_cascade::<B>(&sequential()).unwrap();
     let prompt = trace.json["prompt"].as_str().unwrap().to_string();
     let req = request(&trace).seed(5).negative("blurry");
     let from_text = cascade.run(&req, &mut |_| {}).unwrap();
@@ -91,7 +91,7 @@ fn precomputed_text_states_replace_the_text_encoder() {
 #[test]
 fn non_square_sizes_scale_through_the_cascade() {
     let trace = Trace::load();
-    let cascade = if_cascade(&CascadeOptions::default()).unwrap();
+    let cascade = if_cascade::<B>(&CascadeOptions::default()).unwrap();
     let out = cascade
         .run(&request(&trace).size(16, 24), &mut |_| {})
         .unwrap();
@@ -102,7 +102,7 @@ fn non_square_sizes_scale_through_the_cascade() {
 #[test]
 fn a_size_the_unet_cannot_take_names_the_factor() {
     let trace = Trace::load();
-    let cascade = if_cascade(&CascadeOptions::default()).unwrap();
+    let cascade = if_cascade::<B>(&CascadeOptions::default()).unwrap();
     let factor = cascade.stages[0].unet_config.downsampling_factor();
     let err = cascade
         .run(&request(&trace).size(16, factor * 3 + 1), &mut |_| {})
@@ -126,7 +126,7 @@ fn a_size_the_unet_cannot_take_names_the_factor() {
 #[test]
 fn named_timestep_lists_run_per_stage() {
     let trace = Trace::load();
-    let cascade = if_cascade(&CascadeOptions::default()).unwrap();
+    let cascade = if_cascade::<B>(&CascadeOptions::default()).unwrap();
     let req = request(&trace).stop_after(0).stage(
         0,
         StageOverrides {
@@ -158,7 +158,7 @@ fn named_timestep_lists_run_per_stage() {
 #[test]
 fn a_dtype_the_backend_cannot_compute_in_is_a_typed_error() {
     let options = CascadeOptions::default().text(LoadOptions::default().dtype(DType::I32));
-    match if_cascade(&options) {
+    match if_cascade::<B>(&options) {
         Err(PipelineError::Weights(WeightsError::UnsupportedComputeDtype { dtype, .. })) => {
             assert!(dtype.contains("I32"), "{dtype}")
         }
@@ -169,6 +169,6 @@ fn a_dtype_the_backend_cannot_compute_in_is_a_typed_error() {
 #[test]
 fn a_variant_that_is_not_there_fails_at_load() {
     let options = sequential().variant("fp8");
-    let err = if_cascade(&options).unwrap_err();
+    let err = if_cascade::<B>(&options).unwrap_err();
     assert!(err.to_string().contains("fp8"), "{err}");
 }

@@ -5,11 +5,10 @@
 use burn::module::Module;
 use burn::nn::{GroupNorm, GroupNormConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::backend::Backend;
-use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Tensor};
 
-use crate::norm::group_norm;
+use crate::norm::{attention, group_norm};
 
 /// The norm applied to text states before their key/value projections
 /// (`cross_attention_norm`).
@@ -115,9 +114,10 @@ impl<B: Backend> AddedKvAttention<B> {
     ///
     /// In f16 / bf16, diffusers builds IF's attention with
     /// `upcast_softmax=True` (scores in the module dtype, softmax in f32);
-    /// burn-flex computes the whole attention of half-precision tensors in
-    /// f32 and rounds its output once. The GroupNorms take their statistics
-    /// in f32, as PyTorch's do.
+    /// we compute the whole attention of half-precision tensors in f32 and
+    /// round its output once, on every backend (burn-cubecl's fallback
+    /// attention would take the softmax in f16). The GroupNorms take their
+    /// statistics in f32, as PyTorch's do.
     pub fn forward(
         &self,
         x: Tensor<B, 4>,
@@ -170,9 +170,11 @@ impl<B: Backend> AddedKvAttention<B> {
             softcap: None,
             is_causal: false,
         };
-        let out = attention(q, k, v, None, bias, options)
-            .swap_dims(1, 2)
-            .reshape([b, h * w, self.heads * self.head_dim]);
+        let out = attention(q, k, v, bias, options).swap_dims(1, 2).reshape([
+            b,
+            h * w,
+            self.heads * self.head_dim,
+        ]);
         let out = self
             .to_out
             .forward(out)

@@ -6,8 +6,9 @@ use burn::module::{Module, Param};
 use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
-use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
+
+use crate::norm::attention;
 
 /// One query (the mean token plus a learned position embedding) attending
 /// over `[query; tokens]`. Ignores any padding mask, as IF does: the mean and
@@ -64,7 +65,7 @@ impl<B: Backend> AttentionPooling<B> {
             softcap: None,
             is_causal: false,
         };
-        attention(q, k, v, None, None, options).reshape([b, width])
+        attention(q, k, v, None, options).reshape([b, width])
     }
 }
 

@@ -14,6 +14,7 @@ use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Bool, Tensor};
 
+use crate::norm::conv2d;
 use crate::resnet::same_conv;
 use crate::{AddedKvAttention, AddedKvAttentionConfig, Resample, ResnetBlock2D, ResnetConfig};
 
@@ -143,7 +144,7 @@ impl<B: Backend> DownBlock<B> {
     ) -> Tensor<B, 4> {
         if self.efficient {
             if let Some(conv) = &self.downsample_conv {
-                h = conv.forward(h);
+                h = conv2d(conv, h);
             }
             for resnet in &self.resnets {
                 h = resnet.forward(h, temb.clone());
@@ -307,11 +308,14 @@ impl<B: Backend> UpBlock<B> {
             }
             if let Some(conv) = &self.upsample_conv {
                 let [_, _, height, width] = h.dims();
-                h = conv.forward(interpolate(
-                    h,
-                    [2 * height, 2 * width],
-                    InterpolateOptions::new(InterpolateMode::Nearest),
-                ));
+                h = conv2d(
+                    conv,
+                    interpolate(
+                        h,
+                        [2 * height, 2 * width],
+                        InterpolateOptions::new(InterpolateMode::Nearest),
+                    ),
+                );
             }
             return h;
         }

@@ -27,8 +27,10 @@
 //! states to that dtype on entry and its prediction back to the sample's
 //! dtype, so samplers keep working in f32. As in diffusers, the sinusoidal
 //! timestep embedding is computed in f32 and then cast; as in PyTorch, the
-//! GroupNorms take their statistics in f32; burn-flex computes attention of
-//! half tensors in f32 (diffusers upcasts IF's softmax).
+//! GroupNorms take their statistics in f32 and the convolutions accumulate
+//! in f32; attention of half tensors is computed in f32 (diffusers upcasts
+//! IF's softmax) on every backend, so that burn-wgpu / burn-cuda round as
+//! burn-flex does.
 #![warn(missing_docs)]
 
 mod activation;

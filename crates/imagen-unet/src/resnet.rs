@@ -11,7 +11,7 @@ use burn::tensor::module::{avg_pool2d, interpolate};
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 
 use crate::Activation;
-use crate::norm::group_norm;
+use crate::norm::{conv2d, group_norm};
 
 /// Resampling inside a residual block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,7 +132,7 @@ impl<B: Backend> ResnetBlock2D<B> {
         let act = self.config.act;
         let h = act.forward(group_norm(&self.norm1, x.clone()));
         let (x, h) = (self.resample(x), self.resample(h));
-        let h = self.conv1.forward(h);
+        let h = conv2d(&self.conv1, h);
         let temb = if self.config.skip_time_act {
             temb
         } else {
@@ -147,9 +147,9 @@ impl<B: Backend> ResnetBlock2D<B> {
                 group_norm(&self.norm2, h) * (scale + 1.0) + shift
             }
         };
-        let h = self.conv2.forward(act.forward(h));
+        let h = conv2d(&self.conv2, act.forward(h));
         let shortcut = match &self.conv_shortcut {
-            Some(conv) => conv.forward(x),
+            Some(conv) => conv2d(conv, x),
             None => x,
         };
         (shortcut + h) / self.config.output_scale_factor

@@ -8,7 +8,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, DType, Tensor};
 
 use crate::blocks::{BlockSettings, DownBlock, MidBlock, TextContext, UpBlock};
-use crate::norm::group_norm;
+use crate::norm::{conv2d, group_norm};
 use crate::resnet::same_conv;
 use crate::{
     Activation, AddedKvAttentionConfig, Resample, ResnetConfig, TextTimeEmbedding,
@@ -275,7 +275,7 @@ impl<B: Backend> UNet<B> {
             states,
             mask: text_mask,
         };
-        let mut h = self.conv_in.forward(sample);
+        let mut h = conv2d(&self.conv_in, sample);
         // The IF layout also skips from the input convolution; DBlocks do not.
         let mut skips = if self.efficient {
             Vec::with_capacity(self.down_blocks.len())
@@ -293,9 +293,10 @@ impl<B: Backend> UNet<B> {
         if let Some(init) = init {
             h = Tensor::cat(vec![h, init], 1);
         }
-        let out = self
-            .conv_out
-            .forward(self.act.forward(group_norm(&self.conv_norm_out, h)));
+        let out = conv2d(
+            &self.conv_out,
+            self.act.forward(group_norm(&self.conv_norm_out, h)),
+        );
         to_dtype(out, io_dtype)
     }
 }

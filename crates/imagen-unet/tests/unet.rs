@@ -5,21 +5,24 @@
 //! `save_pretrained` directories. Tolerance: max abs error 2e-5 on the output
 //! (f32, ~25 layers deep; measured 3.2e-6 stage I, 6.4e-6 stage II; PyTorch
 //! itself moves ~1.5e-6 between thread counts), 1e-5 on the time embedding.
+//!
+//! The same bounds hold on every backend: these tests run on burn-flex in
+//! `cargo test`, and on burn-wgpu (lavapipe in CI: `--features wgpu`) or
+//! burn-cuda (`--features cuda`) through `common::TestBackend`.
 
 use crate::common;
 
 use burn::tensor::Tensor;
-use burn_flex::Flex;
-use common::{Fixture, fixtures, max_abs_err as err};
+use common::{Fixture, TestBackend as B, fixtures, max_abs_err as err};
 use imagen_unet::UNet;
 
 fn check(stage: &str, has_class: bool) {
     let device = Default::default();
-    let unet = UNet::<Flex>::from_dir(fixtures().join(stage), &device).unwrap();
+    let unet = UNet::<B>::from_dir(fixtures().join(stage), &device).unwrap();
     let io = Fixture::open(&format!("{stage}_io.safetensors"));
-    let (timesteps, labels, mask) = common::conditioning::<Flex>(&io, has_class, &device);
-    let sample: Tensor<Flex, 4> = io.tensor("sample");
-    let text: Tensor<Flex, 3> = io.tensor("encoder_hidden_states");
+    let (timesteps, labels, mask) = common::conditioning::<B>(&io, has_class, &device);
+    let sample: Tensor<B, 4> = io.tensor_on("sample", &device);
+    let text: Tensor<B, 3> = io.tensor_on("encoder_hidden_states", &device);
 
     let e_emb = err(
         unet.embedding(&timesteps, labels.as_deref(), &text),

@@ -8,6 +8,23 @@ use burn::tensor::{Bool, Tensor, TensorData};
 use burn_flex::Flex;
 use safetensors::SafeTensors;
 
+/// The backend of the GPU parity tests (`unet::`, `precision::`), chosen by
+/// this crate's features; the other tests run on burn-flex whatever is on.
+#[cfg(feature = "cuda")]
+pub type TestBackend = burn::backend::Cuda;
+/// The backend of the GPU parity tests (`unet::`, `precision::`), chosen by
+/// this crate's features; the other tests run on burn-flex whatever is on.
+#[cfg(all(feature = "wgpu", not(feature = "cuda")))]
+pub type TestBackend = burn::backend::Wgpu;
+/// The backend of the GPU parity tests (`unet::`, `precision::`), chosen by
+/// this crate's features; the other tests run on burn-flex whatever is on.
+#[cfg(all(feature = "ndarray", not(any(feature = "wgpu", feature = "cuda"))))]
+pub type TestBackend = burn::backend::NdArray;
+/// The backend of the GPU parity tests (`unet::`, `precision::`), chosen by
+/// this crate's features; the other tests run on burn-flex whatever is on.
+#[cfg(not(any(feature = "wgpu", feature = "ndarray", feature = "cuda")))]
+pub type TestBackend = Flex;
+
 pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
@@ -60,15 +77,27 @@ impl Fixture {
     }
 
     pub fn tensor<const D: usize>(&self, key: &str) -> Tensor<Flex, D> {
+        self.tensor_on(key, &Default::default())
+    }
+
+    /// A recorded f32 tensor on `device` of any backend.
+    pub fn tensor_on<B: Backend, const D: usize>(
+        &self,
+        key: &str,
+        device: &B::Device,
+    ) -> Tensor<B, D> {
         let (shape, v) = self.floats(key);
-        Tensor::from_data(burn::tensor::TensorData::new(v, shape), &Default::default())
+        Tensor::from_data(burn::tensor::TensorData::new(v, shape), device)
     }
 }
 
 /// Largest absolute difference from the recorded values (shapes must match).
-pub fn max_abs_err<const D: usize>(got: Tensor<Flex, D>, want: &(Vec<usize>, Vec<f32>)) -> f32 {
+pub fn max_abs_err<B: Backend, const D: usize>(
+    got: Tensor<B, D>,
+    want: &(Vec<usize>, Vec<f32>),
+) -> f32 {
     assert_eq!(got.dims().to_vec(), want.0, "shape");
-    let got: Vec<f32> = got.into_data().to_vec().unwrap();
+    let got: Vec<f32> = got.into_data().convert::<f32>().to_vec().unwrap();
     got.iter()
         .zip(&want.1)
         .map(|(a, b)| (a - b).abs())
