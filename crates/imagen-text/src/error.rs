@@ -93,20 +93,13 @@ fn in_file(path: Option<&std::path::Path>) -> String {
 impl TextError {
     /// Names `path` in an [`TextError::UnsupportedConfig`] that does not
     /// name a file yet; other errors are returned as they are.
-    pub(crate) fn in_file(self, path: &std::path::Path) -> Self {
-        match self {
-            Self::UnsupportedConfig {
-                field,
-                path: None,
-                value,
-                reason,
-            } => Self::UnsupportedConfig {
-                field,
-                path: Some(path.to_path_buf()),
-                value,
-                reason,
-            },
-            other => other,
+    pub(crate) fn in_file(mut self, path: &std::path::Path) -> Self {
+        if let Self::UnsupportedConfig {
+            path: named @ None, ..
+        } = &mut self
+        {
+            *named = Some(path.to_path_buf());
         }
+        self
     }
 }

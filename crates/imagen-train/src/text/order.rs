@@ -14,10 +14,10 @@
 
 use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::Backend;
-use burn::tensor::{Bool, ElementConversion, Int, Tensor, TensorData};
+use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use imagen_shapes::Relation;
 use imagen_shapes::{Colour, Shape};
-use imagen_text::{T5Encoder, T5Tokenizer};
+use imagen_text::{T5Encoder, T5Tokenizer, batch_tensors};
 use rand::{Rng, RngExt};
 
 /// Candidates each anchor object is contrasted with.
@@ -127,22 +127,8 @@ pub(crate) fn order_loss<B: Backend>(
     let refs: Vec<&str> = batch.texts.iter().map(String::as_str).collect();
     let tokens = tokenizer.encode(&refs, max_length)?;
     let (n, l) = (refs.len(), max_length);
-    let ids: Vec<i64> = tokens
-        .input_ids
-        .concat()
-        .into_iter()
-        .map(i64::from)
-        .collect();
-    let mask: Vec<bool> = tokens
-        .attention_mask
-        .concat()
-        .into_iter()
-        .map(|m| m == 1)
-        .collect();
-    let hidden = encoder.forward(
-        Tensor::<B, 1, Int>::from_data(TensorData::new(ids, [n * l]), &device).reshape([n, l]),
-        Tensor::<B, 1, Bool>::from_data(TensorData::new(mask, [n * l]), &device).reshape([n, l]),
-    );
+    let (ids, mask) = batch_tensors::<B>(&tokens, &device);
+    let hidden = encoder.forward(ids, mask);
     let d = hidden.dims()[2];
     let flat = hidden.reshape([n * l, d]);
     let norm = flat

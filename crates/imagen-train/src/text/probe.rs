@@ -12,10 +12,10 @@
 //! baseline: the noun's static embedding beside the caption's mean static
 //! embedding, which knows the relation word but not who is its subject.
 
+use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
-use burn::tensor::{Bool, Int, Tensor, TensorData};
 use imagen_shapes::{Colour, DEFAULT_HELD_OUT, Shape};
-use imagen_text::{T5Encoder, T5Tokenizer};
+use imagen_text::{T5Encoder, T5Tokenizer, batch_tensors};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
@@ -332,45 +332,20 @@ pub fn object_features<B: Backend>(
             }
         }
         let (n, l) = (chunk.len(), max_length);
-        let ids: Vec<i64> = tokens
-            .input_ids
-            .concat()
-            .into_iter()
-            .map(i64::from)
-            .collect();
-        let mask: Vec<bool> = tokens
-            .attention_mask
-            .concat()
-            .into_iter()
-            .map(|m| m == 1)
-            .collect();
-        let ids_t = Tensor::<B, 1, Int>::from_data(TensorData::new(ids.clone(), [n * l]), &device);
-        let states: Vec<f32> = match feature {
-            ProbeFeature::BagOfWords => table
-                .clone()
-                .select(0, ids_t)
-                .into_data()
-                .convert::<f32>()
-                .into_vec::<f32>()
-                .map_err(|e| DataError::Tensor {
-                    reason: format!("probe states: {e:?}"),
-                })?,
-            ProbeFeature::Noun | ProbeFeature::Phrase => encoder
-                .forward(
-                    ids_t.reshape([n, l]),
-                    Tensor::<B, 1, Bool>::from_data(
-                        TensorData::new(mask.clone(), [n * l]),
-                        &device,
-                    )
-                    .reshape([n, l]),
-                )
-                .into_data()
-                .convert::<f32>()
-                .into_vec::<f32>()
-                .map_err(|e| DataError::Tensor {
-                    reason: format!("probe states: {e:?}"),
-                })?,
+        let (ids, mask) = batch_tensors::<B>(&tokens, &device);
+        let states: Tensor<B, 2> = match feature {
+            ProbeFeature::BagOfWords => table.clone().select(0, ids.reshape([n * l])),
+            ProbeFeature::Noun | ProbeFeature::Phrase => {
+                encoder.forward(ids, mask).reshape([n * l, d])
+            }
         };
+        let states: Vec<f32> = states
+            .into_data()
+            .convert::<f32>()
+            .into_vec::<f32>()
+            .map_err(|e| DataError::Tensor {
+                reason: format!("probe states: {e:?}"),
+            })?;
         let row = |b: usize, t: usize| &states[(b * l + t) * d..(b * l + t + 1) * d];
         let mean_of = |b: usize, from: usize, to: usize| -> Vec<f32> {
             let k = (to - from) as f32;
