@@ -68,12 +68,6 @@ impl<B: Backend> T5Encoder<B> {
         }
     }
 
-    /// Rows of the token embedding table (`config.json`'s `vocab_size`): ids
-    /// at or above it have no embedding.
-    pub fn vocab_size(&self) -> usize {
-        self.shared.weight.dims()[0]
-    }
-
     /// The compute dtype: the dtype the weights were loaded in (see
     /// [`T5Encoder::load_with`]). A model loaded in f16 keeps its `wo`
     /// projections in f32, as transformers does; this still says f16.

@@ -7,7 +7,7 @@ use burn::tensor::{Bool, Int, Tensor, TensorData};
 
 use imagen_weights::LoadOptions;
 
-use crate::{T5Encoder, T5Tokenizer, TextError, TokenBatch, Truncation, UnknownWords};
+use crate::{T5Config, T5Encoder, T5Tokenizer, TextError, TokenBatch, Truncation, UnknownWords};
 
 /// Imagen's frozen text encoder: prompts in, per-token embeddings out.
 ///
@@ -73,8 +73,11 @@ impl<B: Backend> TextEncoder<B> {
     ) -> Result<Self, TextError> {
         let dir = dir.as_ref();
         let tokenizer = T5Tokenizer::from_dir(dir)?;
+        // Checked before the weights load (minutes for T5-XXL), as the
+        // pipeline's loaders do.
+        let vocab_size = T5Config::from_file(dir.join("config.json"))?.vocab_size;
+        tokenizer.check_vocab_size(vocab_size, dir)?;
         let model = T5Encoder::from_dir_with(dir, options, device)?;
-        tokenizer.check_vocab_size(model.vocab_size(), dir)?;
         Ok(Self::new(tokenizer, model, device))
     }
 
