@@ -9,6 +9,7 @@ use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Tensor};
 
 use crate::norm::{attention, group_norm};
+use crate::{AttentionScope, TextNorm};
 
 /// The norm applied to text states before their key/value projections
 /// (`cross_attention_norm`).
@@ -35,10 +36,10 @@ pub struct AddedKvAttentionConfig {
     pub groups: usize,
     /// GroupNorm / LayerNorm epsilon.
     pub eps: f64,
-    /// Text norm: `None`, `Some(false)` GroupNorm (32 groups), `Some(true)` LayerNorm.
-    pub cross_norm_layer: Option<bool>,
-    /// Attend to the text only (no pixel keys / values).
-    pub only_cross_attention: bool,
+    /// Norm on the text states before their key/value projections.
+    pub cross_norm: Option<TextNorm>,
+    /// Pixels and text, or the text only (no pixel keys / values).
+    pub scope: AttentionScope,
 }
 
 impl AddedKvAttentionConfig {
@@ -46,21 +47,20 @@ impl AddedKvAttentionConfig {
     pub fn init<B: Backend>(&self, device: &B::Device) -> AddedKvAttention<B> {
         let inner = self.heads * self.head_dim;
         let linear = |i, o| LinearConfig::new(i, o).init(device);
-        let self_kv = !self.only_cross_attention;
+        let self_kv = self.scope == AttentionScope::SelfAndText;
         AddedKvAttention {
             group_norm: GroupNormConfig::new(self.groups, self.channels)
                 .with_epsilon(self.eps)
                 .init(device),
-            norm_cross: self.cross_norm_layer.map(|layer| {
-                if layer {
+            norm_cross: self.cross_norm.map(|norm| match norm {
+                TextNorm::Layer => {
                     CrossNorm::Layer(LayerNormConfig::new(self.text_dim).init(device))
-                } else {
-                    CrossNorm::Group(
-                        GroupNormConfig::new(32, self.text_dim)
-                            .with_epsilon(1e-5)
-                            .init(device),
-                    )
                 }
+                TextNorm::Group => CrossNorm::Group(
+                    GroupNormConfig::new(32, self.text_dim)
+                        .with_epsilon(1e-5)
+                        .init(device),
+                ),
             }),
             to_q: linear(self.channels, inner),
             to_k: self_kv.then(|| linear(self.channels, inner)),
@@ -84,9 +84,9 @@ pub struct AddedKvAttention<B: Backend> {
     pub norm_cross: Option<CrossNorm<B>>,
     /// Query projection.
     pub to_q: Linear<B>,
-    /// Pixel key projection (absent with `only_cross_attention`).
+    /// Pixel key projection (absent for [`AttentionScope::TextOnly`]).
     pub to_k: Option<Linear<B>>,
-    /// Pixel value projection (absent with `only_cross_attention`).
+    /// Pixel value projection (absent for [`AttentionScope::TextOnly`]).
     pub to_v: Option<Linear<B>>,
     /// Text key projection.
     pub add_k_proj: Linear<B>,

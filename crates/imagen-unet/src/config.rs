@@ -4,8 +4,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::unsupported;
-use crate::{Activation, UNetError};
+use burn::tensor::backend::Backend;
+
+use crate::{UNet, UNetError};
 
 /// A value diffusers allows either once for all blocks or once per block.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,7 +27,7 @@ impl<T: Clone> PerBlock<T> {
         }
     }
 
-    fn len_ok(&self, n: usize) -> bool {
+    pub(crate) fn len_ok(&self, n: usize) -> bool {
         match self {
             Self::All(_) => true,
             Self::Each(v) => v.len() == n,
@@ -365,205 +366,69 @@ impl UNetConfig {
             .unwrap_or(matches!(self.only_cross_attention, PerBlock::All(true)))
     }
 
-    /// Checks every value the IF-layout U-Net depends on.
+    /// Checks every value the U-Net depends on ([`UNetConfig::spec`]
+    /// without keeping the result).
     pub fn validate(&self) -> Result<(), UNetError> {
-        let n = self.levels();
-        if n == 0 {
-            return Err(unsupported(
-                "block_out_channels",
-                &self.block_out_channels,
-                "must not be empty",
-            ));
+        self.spec().map(drop)
+    }
+
+    /// Builds the U-Net with fresh (lazily allocated) weights.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<UNet<B>, UNetError> {
+        Ok(self.spec()?.init(device))
+    }
+}
+
+impl Default for UNetConfig {
+    /// diffusers' defaults, with no blocks: presets fill in the rest
+    /// (`UNetConfig { block_out_channels: .., ..UNetConfig::default() }`).
+    fn default() -> Self {
+        Self {
+            sample_size: None,
+            in_channels: d::four(),
+            out_channels: d::four(),
+            center_input_sample: false,
+            flip_sin_to_cos: d::yes(),
+            freq_shift: 0,
+            down_block_types: Vec::new(),
+            mid_block_type: d::mid(),
+            up_block_types: Vec::new(),
+            only_cross_attention: d::no_per_block(),
+            mid_block_only_cross_attention: None,
+            block_out_channels: Vec::new(),
+            layers_per_block: d::two_per_block(),
+            downsample_padding: d::one(),
+            mid_block_scale_factor: d::onef(),
+            dropout: 0.0,
+            act_fn: d::silu(),
+            norm_num_groups: d::groups(),
+            norm_eps: d::eps(),
+            cross_attention_dim: d::cross_dim(),
+            encoder_hid_dim: None,
+            encoder_hid_dim_type: None,
+            attention_head_dim: d::head_dim(),
+            num_attention_heads: None,
+            class_embed_type: None,
+            addition_embed_type: None,
+            addition_embed_type_num_heads: d::sixty_four(),
+            upcast_attention: false,
+            resnet_time_scale_shift: d::default_str(),
+            resnet_skip_time_act: false,
+            resnet_out_scale_factor: d::onef(),
+            time_embedding_type: d::positional(),
+            cross_attention_norm: None,
+            conv_in_kernel: d::three(),
+            conv_out_kernel: d::three(),
+            transformer_layers_per_block: d::one_per_block(),
+            attention_type: d::default_str(),
+            dual_cross_attention: false,
+            time_cond_proj_dim: None,
+            time_embedding_dim: None,
+            time_embedding_act_fn: None,
+            timestep_post_act: None,
+            class_embeddings_concat: false,
+            num_class_embeds: None,
+            conv_in_skip: false,
         }
-        if self.down_block_types.len() != n {
-            return Err(unsupported(
-                "down_block_types",
-                &self.down_block_types,
-                format!("need one per block_out_channels entry ({n})"),
-            ));
-        }
-        if self.up_block_types.len() != n {
-            return Err(unsupported(
-                "up_block_types",
-                &self.up_block_types,
-                format!("need one per block_out_channels entry ({n})"),
-            ));
-        }
-        let efficient = self.is_efficient();
-        if self
-            .down_block_types
-            .iter()
-            .any(|b| b.is_efficient() != efficient)
-            || self
-                .up_block_types
-                .iter()
-                .any(|b| b.is_efficient() != efficient)
-        {
-            return Err(unsupported(
-                "down_block_types",
-                &self.down_block_types,
-                "Efficient (DBlock / UBlock) and IF block types cannot be mixed in one U-Net",
-            ));
-        }
-        if self.conv_in_skip && !efficient {
-            return Err(unsupported(
-                "conv_in_skip",
-                self.conv_in_skip,
-                "only Efficient U-Nets take it (the IF layout already skips from conv_in)",
-            ));
-        }
-        let lists: [(&'static str, bool); 5] = [
-            ("layers_per_block", self.layers_per_block.len_ok(n)),
-            ("attention_head_dim", self.attention_head_dim.len_ok(n)),
-            ("cross_attention_dim", self.cross_attention_dim.len_ok(n)),
-            ("only_cross_attention", self.only_cross_attention.len_ok(n)),
-            (
-                "transformer_layers_per_block",
-                self.transformer_layers_per_block.len_ok(n),
-            ),
-        ];
-        if let Some((field, _)) = lists.iter().find(|(_, ok)| !ok) {
-            return Err(unsupported(
-                field,
-                "a list",
-                format!("lists need one entry per block ({n})"),
-            ));
-        }
-        if let Some(groups) = self.norm_num_groups {
-            if let Some(c) = self
-                .block_out_channels
-                .iter()
-                .find(|&&c| groups == 0 || c % groups != 0)
-            {
-                return Err(unsupported(
-                    "norm_num_groups",
-                    groups,
-                    format!("must divide every block_out_channels entry ({c} is not a multiple)"),
-                ));
-            }
-        } else {
-            return Err(unsupported(
-                "norm_num_groups",
-                "null",
-                "GroupNorm is required",
-            ));
-        }
-        for i in 0..n {
-            // Attention blocks use `channels / attention_head_dim` heads of
-            // `attention_head_dim` channels (integer division, as diffusers).
-            let attends = self.down_block_types[i].attends()
-                || self.up_block_types[n - 1 - i].attends()
-                || (i == n - 1 && self.mid_block_type.is_some());
-            let head = self.attention_head_dim.get(i);
-            if attends && (head == 0 || head > self.block_out_channels[i]) {
-                return Err(unsupported(
-                    "attention_head_dim",
-                    head,
-                    format!(
-                        "must be in 1..={} (block_out_channels[{i}])",
-                        self.block_out_channels[i]
-                    ),
-                ));
-            }
-            if self.transformer_layers_per_block.get(i) != 1 {
-                return Err(unsupported(
-                    "transformer_layers_per_block",
-                    self.transformer_layers_per_block.get(i),
-                    "only 1",
-                ));
-            }
-        }
-        // The text's GroupNorm has 32 groups (diffusers'
-        // `cross_attention_norm_num_groups`): the text width must divide.
-        if self.cross_attention_norm.as_deref() == Some("group_norm") {
-            for i in 0..n {
-                let dim = self.cross_attention_dim.get(i);
-                if dim == 0 || !dim.is_multiple_of(32) {
-                    return Err(unsupported(
-                        "cross_attention_dim",
-                        dim,
-                        "must be a positive multiple of 32 with cross_attention_norm \"group_norm\"",
-                    ));
-                }
-            }
-        }
-        let choice = |field: &'static str, value: &str, allowed: &[&str]| {
-            if allowed.contains(&value) {
-                Ok(())
-            } else {
-                Err(unsupported(
-                    field,
-                    value,
-                    format!("supported: {}", allowed.join(", ")),
-                ))
-            }
-        };
-        Activation::parse("act_fn", &self.act_fn)?;
-        if let Some(act) = &self.time_embedding_act_fn {
-            Activation::parse("time_embedding_act_fn", act)?;
-        }
-        choice(
-            "resnet_time_scale_shift",
-            &self.resnet_time_scale_shift,
-            &["default", "scale_shift"],
-        )?;
-        choice(
-            "time_embedding_type",
-            &self.time_embedding_type,
-            &["positional"],
-        )?;
-        choice("attention_type", &self.attention_type, &["default"])?;
-        let optional = |field: &'static str, value: &Option<String>, allowed: &[&str]| match value {
-            None => Ok(()),
-            Some(v) => choice(field, v, allowed),
-        };
-        optional("class_embed_type", &self.class_embed_type, &["timestep"])?;
-        optional("addition_embed_type", &self.addition_embed_type, &["text"])?;
-        optional(
-            "encoder_hid_dim_type",
-            &self.encoder_hid_dim_type,
-            &["text_proj"],
-        )?;
-        optional(
-            "cross_attention_norm",
-            &self.cross_attention_norm,
-            &["group_norm", "layer_norm"],
-        )?;
-        let must_be_off = [
-            ("center_input_sample", self.center_input_sample),
-            ("dual_cross_attention", self.dual_cross_attention),
-            ("class_embeddings_concat", self.class_embeddings_concat),
-            ("time_cond_proj_dim", self.time_cond_proj_dim.is_some()),
-            ("timestep_post_act", self.timestep_post_act.is_some()),
-            ("num_class_embeds", self.num_class_embeds.is_some()),
-            ("num_attention_heads", self.num_attention_heads.is_some()),
-        ];
-        if let Some((field, _)) = must_be_off.iter().find(|(_, on)| *on) {
-            return Err(unsupported(
-                field,
-                "set",
-                "not used by the IF layout; leave it false / null",
-            ));
-        }
-        for (field, k) in [
-            ("conv_in_kernel", self.conv_in_kernel),
-            ("conv_out_kernel", self.conv_out_kernel),
-        ] {
-            if k % 2 == 0 {
-                return Err(unsupported(field, k, "must be odd"));
-            }
-        }
-        if self.addition_embed_type.is_some()
-            && self.encoder_hid_dim.is_none()
-            && self.encoder_hid_dim_type.is_some()
-        {
-            return Err(unsupported(
-                "encoder_hid_dim",
-                "null",
-                "required by encoder_hid_dim_type",
-            ));
-        }
-        Ok(())
     }
 }
 
@@ -593,6 +458,13 @@ mod tests {
         assert_eq!(c.layers_per_block, PerBlock::Each(vec![2, 2, 3, 5, 5]));
         assert_eq!(c.class_embed_type.as_deref(), Some("timestep"));
         assert_eq!(c.time_embed_dim(), 1280);
+    }
+
+    #[test]
+    fn default_is_what_serde_fills_in() {
+        let minimal = r#"{"down_block_types": [], "up_block_types": [], "block_out_channels": []}"#;
+        let parsed: UNetConfig = serde_json::from_str(minimal).unwrap();
+        assert_eq!(parsed, UNetConfig::default());
     }
 
     #[test]

@@ -2,8 +2,11 @@
 //!
 //! The DeepFloyd IF layout of diffusers' `UNet2DConditionModel` is complete
 //! and matches diffusers on tiny random models of both stages:
-//! [`UNetConfig`] reads `unet/config.json` (errors name the offending key),
-//! [`UNet::from_dir`] loads `diffusion_pytorch_model.safetensors` (or shards)
+//! [`UNetConfig`] reads `unet/config.json` as it is, [`UNetConfig::spec`]
+//! checks it once (errors name the offending key) and converts it into a
+//! typed [`UNetSpec`] (layout, activation, time conditioning and attention
+//! as enums; one [`LevelSpec`] per resolution), which [`UNetSpec::init`]
+//! builds; [`UNet::from_dir`] loads `diffusion_pytorch_model.safetensors` (or shards)
 //! with diffusers' key names, [`UNet::forward`] runs it. Building blocks:
 //! [`timestep_embedding`], [`TimestepEmbedding`], [`ResnetBlock2D`],
 //! [`AddedKvAttention`], [`TextTimeEmbedding`].
@@ -11,7 +14,8 @@
 //! [`UNet`] implements `imagen_diffusion::Denoiser` (conditioning in
 //! [`UNetCond`]), so it runs under every sampler of that crate.
 //!
-//! The Imagen paper's networks are presets of the same config:
+//! The Imagen paper's networks are presets of the same config, written as
+//! struct literals over [`UNetConfig::default`] (diffusers' defaults):
 //! [`UNetConfig::imagen_base_64`], [`UNetConfig::imagen_sr_256`] and
 //! [`UNetConfig::imagen_sr_1024`] (Efficient U-Net: DBlock / UBlock block
 //! types), plus small `demo_*` and `tiny_*` presets. [`UNet::save_dir`]
@@ -44,6 +48,7 @@ mod error;
 mod norm;
 mod presets;
 mod resnet;
+mod spec;
 mod unet;
 mod weights;
 
@@ -57,4 +62,8 @@ pub use embeddings::{TimestepEmbedding, timestep_embedding};
 pub use error::UNetError;
 pub use presets::T5_XXL_DIM;
 pub use resnet::{Resample, ResnetBlock2D, ResnetConfig, TimeConditioning};
+pub use spec::{
+    AttentionScope, AttentionSpec, Layout, LevelSpec, MidSpec, ResidualSpec, TextNorm, TextSpec,
+    TimeSpec, UNetSpec,
+};
 pub use unet::UNet;

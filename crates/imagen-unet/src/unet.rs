@@ -7,17 +7,20 @@ use burn::nn::{GroupNorm, GroupNormConfig, Linear, LinearConfig};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, DType, Tensor};
 
-use crate::blocks::{BlockSettings, DownBlock, MidBlock, TextContext, UpBlock};
+use crate::blocks::{
+    BlockSettings, DownBlock, EfficientDown, EfficientUp, IfDown, IfUp, MidBlock, TextContext,
+    UpBlock,
+};
 use crate::norm::{conv2d, group_norm};
 use crate::resnet::same_conv;
 use crate::{
-    Activation, AddedKvAttentionConfig, Resample, ResnetConfig, TextTimeEmbedding,
-    TimeConditioning, TimestepEmbedding, UNetConfig, UNetError, timestep_embedding,
+    Activation, AddedKvAttentionConfig, AttentionSpec, Layout, Resample, ResnetConfig,
+    TextTimeEmbedding, TimestepEmbedding, UNetSpec, timestep_embedding,
 };
 
 /// The text-conditioned U-Net of DeepFloyd IF (stage I and II), with
 /// diffusers' parameter names, or Imagen's Efficient U-Net (DBlock / UBlock
-/// block types in [`UNetConfig`]).
+/// block types in [`crate::UNetConfig`]); built by [`UNetSpec::init`].
 #[derive(Module, Debug)]
 pub struct UNet<B: Backend> {
     /// Input convolution.
@@ -51,109 +54,121 @@ pub struct UNet<B: Backend> {
     #[module(skip)]
     freq_shift: f32,
     #[module(skip)]
-    efficient: bool,
-    #[module(skip)]
-    conv_in_skip: bool,
+    layout: Layout,
 }
 
-impl UNetConfig {
+impl UNetSpec {
     /// Builds the U-Net with fresh (lazily allocated) weights.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<UNet<B>, UNetError> {
-        self.validate()?;
-        let act = Activation::parse("act_fn", &self.act_fn)?;
-        let time_embed_act = self
-            .time_embedding_act_fn
-            .as_deref()
-            .map(|a| Activation::parse("time_embedding_act_fn", a))
-            .transpose()?;
-        let groups = self.norm_num_groups.expect("validated");
-        let c = &self.block_out_channels;
-        let n = c.len();
-        let temb = self.time_embed_dim();
+    pub fn init<B: Backend>(&self, device: &B::Device) -> UNet<B> {
+        let r = &self.residual;
+        let n = self.levels.len();
+        let c: Vec<usize> = self.levels.iter().map(|l| l.channels).collect();
+        let temb = self.time.embedding_dim;
         let conv = |i, o, k| same_conv(i, o, k, device);
         let resnet = ResnetConfig {
             in_channels: 0,
             out_channels: 0,
             temb_channels: temb,
-            groups,
-            eps: self.norm_eps,
-            act,
-            time: if self.resnet_time_scale_shift == "scale_shift" {
-                TimeConditioning::ScaleShift
-            } else {
-                TimeConditioning::Add
-            },
+            groups: r.groups,
+            eps: r.eps,
+            act: r.act,
+            time: r.time,
             resample: Resample::None,
-            skip_time_act: self.resnet_skip_time_act,
-            output_scale_factor: self.resnet_out_scale_factor,
+            skip_time_act: r.skip_time_act,
+            output_scale_factor: r.output_scale_factor,
         };
-        let cross_norm_layer = self
-            .cross_attention_norm
-            .as_deref()
-            .map(|n| n == "layer_norm");
-        let attention = |i: usize, only_cross: bool| AddedKvAttentionConfig {
-            channels: 0,
-            heads: 0,
-            head_dim: self.attention_head_dim.get(i),
-            text_dim: self.cross_attention_dim.get(i),
-            groups,
-            eps: self.norm_eps,
-            cross_norm_layer,
-            only_cross_attention: only_cross,
+        let attention = |a: Option<AttentionSpec>| {
+            a.map(|a| AddedKvAttentionConfig {
+                channels: 0,
+                heads: 0,
+                head_dim: a.head_dim,
+                text_dim: self.text.attention_dim,
+                groups: r.groups,
+                eps: r.eps,
+                cross_norm: self.text.norm,
+                scope: a.scope,
+            })
         };
-        let settings = |i: usize, attends: bool| BlockSettings {
+        let settings = |a: Option<AttentionSpec>| BlockSettings {
             resnet,
-            attention: attends.then(|| attention(i, self.only_cross_attention.get(i))),
+            attention: attention(a),
         };
 
-        let efficient = self.is_efficient();
-        let mut down_blocks = Vec::with_capacity(n);
-        for i in 0..n {
-            let settings = settings(i, self.down_block_types[i].attends());
-            let cin = if i == 0 { c[0] } else { c[i - 1] };
-            let layers = self.layers_per_block.get(i);
-            down_blocks.push(if efficient {
-                DownBlock::efficient(&settings, cin, c[i], layers, device)
-            } else {
-                DownBlock::new(&settings, cin, c[i], layers, i + 1 < n, device)
-            });
-        }
+        let efficient = matches!(self.layout, Layout::Efficient { .. });
+        let down_blocks = self
+            .levels
+            .iter()
+            .enumerate()
+            .map(|(i, level)| {
+                let s = settings(level.down_attention);
+                let in_channels = c[i.saturating_sub(1)];
+                let (out_channels, layers) = (level.channels, level.layers);
+                if efficient {
+                    let sizes = EfficientDown {
+                        in_channels,
+                        out_channels,
+                        layers,
+                    };
+                    DownBlock::efficient(&s, sizes, device)
+                } else {
+                    let sizes = IfDown {
+                        in_channels,
+                        out_channels,
+                        layers,
+                        downsample: i + 1 < n,
+                    };
+                    DownBlock::if_layout(&s, sizes, device)
+                }
+            })
+            .collect();
         let mid = BlockSettings {
             resnet: ResnetConfig {
-                output_scale_factor: self.mid_block_scale_factor,
+                output_scale_factor: self.mid.output_scale_factor,
                 ..resnet
             },
-            attention: Some(attention(n - 1, self.mid_only_cross_attention())),
+            attention: attention(Some(self.mid.attention)),
         };
         let mut up_blocks = Vec::with_capacity(n);
         let mut out = c[n - 1];
-        for i in 0..n {
-            let level = n - 1 - i;
+        for (i, level) in self.levels.iter().enumerate().rev() {
             let prev = out;
-            out = c[level];
-            let input = c[level.saturating_sub(1)];
-            let settings = settings(level, self.up_block_types[i].attends());
-            let layers = self.layers_per_block.get(level);
+            out = level.channels;
+            let above = c[i.saturating_sub(1)];
+            let s = settings(level.up_attention);
             up_blocks.push(if efficient {
-                UpBlock::efficient(&settings, out, input, layers, device)
+                let sizes = EfficientUp {
+                    channels: out,
+                    out_channels: above,
+                    layers: level.layers,
+                };
+                UpBlock::efficient(&s, sizes, device)
             } else {
-                UpBlock::new(&settings, input, prev, out, layers + 1, i + 1 < n, device)
+                let sizes = IfUp {
+                    skip_channels: above,
+                    prev_output_channels: prev,
+                    out_channels: out,
+                    layers: level.layers + 1,
+                    upsample: i > 0,
+                };
+                UpBlock::if_layout(&s, sizes, device)
             });
         }
-        let class_embedding = (self.class_embed_type.as_deref() == Some("timestep"))
+        let act = r.act;
+        let class_embedding = self
+            .time
+            .noise_level
             .then(|| TimestepEmbedding::new(c[0], temb, act, device));
-        let text_dim = self
-            .encoder_hid_dim
-            .unwrap_or(self.cross_attention_dim.get(0));
-        let add_embedding = (self.addition_embed_type.as_deref() == Some("text")).then(|| {
-            TextTimeEmbedding::new(text_dim, temb, self.addition_embed_type_num_heads, device)
-        });
-        let encoder_hid_proj = self
-            .encoder_hid_dim
-            .map(|d| LinearConfig::new(d, self.cross_attention_dim.get(0)).init(device));
+        let text = &self.text;
+        let add_embedding = text
+            .pooled_heads
+            .map(|heads| TextTimeEmbedding::new(text.input_dim, temb, heads, device));
+        let encoder_hid_proj = text
+            .projected
+            .then(|| LinearConfig::new(text.input_dim, text.attention_dim).init(device));
+        let conv_in_skip = matches!(self.layout, Layout::Efficient { conv_in_skip: true });
         // With `conv_in_skip`, the output head also reads conv_in's features.
-        let head_channels = if self.conv_in_skip { 2 * c[0] } else { c[0] };
-        Ok(UNet {
+        let head_channels = if conv_in_skip { 2 * c[0] } else { c[0] };
+        UNet {
             conv_in: conv(self.in_channels, c[0], self.conv_in_kernel),
             time_embedding: TimestepEmbedding::new(c[0], temb, act, device),
             class_embedding,
@@ -162,18 +177,17 @@ impl UNetConfig {
             down_blocks,
             mid_block: MidBlock::new(&mid, c[n - 1], device),
             up_blocks,
-            conv_norm_out: GroupNormConfig::new(groups, head_channels)
-                .with_epsilon(self.norm_eps)
+            conv_norm_out: GroupNormConfig::new(r.groups, head_channels)
+                .with_epsilon(r.eps)
                 .init(device),
             conv_out: conv(head_channels, self.out_channels, self.conv_out_kernel),
             act,
-            time_embed_act,
+            time_embed_act: self.time.act,
             time_proj_dim: c[0],
-            flip_sin_to_cos: self.flip_sin_to_cos,
-            freq_shift: self.freq_shift as f32,
-            efficient,
-            conv_in_skip: self.conv_in_skip,
-        })
+            flip_sin_to_cos: self.time.flip_sin_to_cos,
+            freq_shift: self.time.freq_shift as f32,
+            layout: self.layout,
+        }
     }
 }
 
@@ -277,12 +291,13 @@ impl<B: Backend> UNet<B> {
         };
         let mut h = conv2d(&self.conv_in, sample);
         // The IF layout also skips from the input convolution; DBlocks do not.
-        let mut skips = if self.efficient {
-            Vec::with_capacity(self.down_blocks.len())
-        } else {
-            vec![h.clone()]
+        let (mut skips, init) = match self.layout {
+            Layout::If => (vec![h.clone()], None),
+            Layout::Efficient { conv_in_skip } => (
+                Vec::with_capacity(self.down_blocks.len()),
+                conv_in_skip.then(|| h.clone()),
+            ),
         };
-        let init = self.conv_in_skip.then(|| h.clone());
         for block in &self.down_blocks {
             h = block.forward(h, &emb, &ctx, &mut skips);
         }

@@ -7,7 +7,7 @@ use crate::common;
 use burn::tensor::{Bool, Tensor, TensorData};
 use burn_flex::Flex;
 use common::{Fixture, fixtures, max_abs_err};
-use imagen_unet::AddedKvAttentionConfig;
+use imagen_unet::{AddedKvAttentionConfig, AttentionScope, TextNorm};
 use imagen_weights::{Checkpoint, LoadSpec, Rename};
 
 fn run(file: &str, only_cross: bool, masked: bool) -> f32 {
@@ -19,8 +19,12 @@ fn run(file: &str, only_cross: bool, masked: bool) -> f32 {
         text_dim: 64,
         groups: 4,
         eps: 1e-5,
-        cross_norm_layer: Some(false),
-        only_cross_attention: only_cross,
+        cross_norm: Some(TextNorm::Group),
+        scope: if only_cross {
+            AttentionScope::TextOnly
+        } else {
+            AttentionScope::SelfAndText
+        },
     };
     let spec = LoadSpec::pytorch()
         .rename(Rename::new("to_out.0.", "to_out."))

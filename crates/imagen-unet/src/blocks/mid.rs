@@ -1,0 +1,44 @@
+//! The middle block both layouts share (diffusers'
+//! `UNetMidBlock2DSimpleCrossAttn`): residual block, then (attention,
+//! residual block).
+
+use burn::module::Module;
+use burn::tensor::Tensor;
+use burn::tensor::backend::Backend;
+
+use super::{BlockSettings, TextContext};
+use crate::{AddedKvAttention, Resample, ResnetBlock2D};
+
+/// The middle block: residual block, then (attention, residual block).
+#[derive(Module, Debug)]
+pub struct MidBlock<B: Backend> {
+    /// Two residual blocks.
+    pub resnets: Vec<ResnetBlock2D<B>>,
+    /// One attention.
+    pub attentions: Vec<AddedKvAttention<B>>,
+}
+
+impl<B: Backend> MidBlock<B> {
+    pub(crate) fn new(s: &BlockSettings, channels: usize, device: &B::Device) -> Self {
+        Self {
+            resnets: (0..2)
+                .map(|_| s.resnet(channels, channels, Resample::None, device))
+                .collect(),
+            attentions: s.attention(channels, device).into_iter().collect(),
+        }
+    }
+
+    pub(crate) fn forward(
+        &self,
+        h: Tensor<B, 4>,
+        temb: &Tensor<B, 2>,
+        text: &TextContext<B>,
+    ) -> Tensor<B, 4> {
+        let mut h = self.resnets[0].forward(h, temb.clone());
+        for (attn, resnet) in self.attentions.iter().zip(&self.resnets[1..]) {
+            h = text.attend(attn, h);
+            h = resnet.forward(h, temb.clone());
+        }
+        h
+    }
+}
