@@ -4,10 +4,8 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use image::RgbImage;
-
-use super::source::{item, read_image};
-use super::{DataError, ImageTextSource};
+use super::DataError;
+use super::source::{ImageFiles, forward_source};
 
 /// Image extensions recognised (case-insensitive).
 const IMAGE_EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
@@ -31,7 +29,7 @@ const IMAGE_EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
 #[derive(Debug, Clone)]
 pub struct FolderDataset {
     dir: PathBuf,
-    examples: Vec<(PathBuf, String)>,
+    examples: ImageFiles,
     skipped_images: usize,
     skipped_captions: usize,
 }
@@ -91,7 +89,7 @@ impl FolderDataset {
         }
         Ok(FolderDataset {
             dir: dir.to_path_buf(),
-            examples,
+            examples: ImageFiles(examples),
             skipped_images,
             skipped_captions,
         })
@@ -104,7 +102,7 @@ impl FolderDataset {
 
     /// The image file of example `index`.
     pub fn image_path(&self, index: usize) -> Option<&Path> {
-        self.examples.get(index).map(|(path, _)| path.as_path())
+        self.examples.image_path(index)
     }
 
     /// Images left out: no caption file, or a second image of the same stem.
@@ -118,16 +116,6 @@ impl FolderDataset {
     }
 }
 
-impl ImageTextSource for FolderDataset {
-    fn len(&self) -> usize {
-        self.examples.len()
-    }
-
-    fn caption(&self, index: usize) -> Result<String, DataError> {
-        Ok(item(&self.examples, index)?.1.clone())
-    }
-
-    fn image(&self, index: usize) -> Result<RgbImage, DataError> {
-        read_image(&item(&self.examples, index)?.0)
-    }
+forward_source! {
+    [] FolderDataset => |s| s.examples;
 }

@@ -2,11 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use image::RgbImage;
 use serde::Deserialize;
 
-use super::source::{item, read_image};
-use super::{DataError, ImageTextSource};
+use super::DataError;
+use super::source::{ImageFiles, forward_source};
 
 /// One manifest line; other keys are ignored.
 #[derive(Deserialize)]
@@ -35,7 +34,7 @@ struct Line {
 #[derive(Debug, Clone)]
 pub struct JsonlDataset {
     path: PathBuf,
-    examples: Vec<(PathBuf, String)>,
+    examples: ImageFiles,
 }
 
 impl JsonlDataset {
@@ -73,7 +72,7 @@ impl JsonlDataset {
         }
         Ok(JsonlDataset {
             path: path.to_path_buf(),
-            examples,
+            examples: ImageFiles(examples),
         })
     }
 
@@ -84,20 +83,10 @@ impl JsonlDataset {
 
     /// The image file of example `index`, resolved against the manifest's folder.
     pub fn image_path(&self, index: usize) -> Option<&Path> {
-        self.examples.get(index).map(|(path, _)| path.as_path())
+        self.examples.image_path(index)
     }
 }
 
-impl ImageTextSource for JsonlDataset {
-    fn len(&self) -> usize {
-        self.examples.len()
-    }
-
-    fn caption(&self, index: usize) -> Result<String, DataError> {
-        Ok(item(&self.examples, index)?.1.clone())
-    }
-
-    fn image(&self, index: usize) -> Result<RgbImage, DataError> {
-        read_image(&item(&self.examples, index)?.0)
-    }
+forward_source! {
+    [] JsonlDataset => |s| s.examples;
 }

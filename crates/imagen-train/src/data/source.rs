@@ -1,6 +1,6 @@
 //! The `ImageTextSource` trait: an indexed set of (image, caption) pairs.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use image::RgbImage;
@@ -32,25 +32,63 @@ pub trait ImageTextSource: Send + Sync {
     fn image(&self, index: usize) -> Result<RgbImage, DataError>;
 }
 
-/// Forwards the trait through a pointer type, so `&S`, `Box<dyn ...>` and
-/// `Arc<dyn ...>` are sources too (one dataset shared by loader and cache).
+/// Implements the trait by forwarding to what `|$s| $inner` reaches: the
+/// pointee of `&S`, `Box<dyn ...>` and `Arc<dyn ...>` (one dataset shared by
+/// loader and cache), or the [`ImageFiles`] a file-backed dataset holds.
 macro_rules! forward_source {
-    ($($ptr:ty),*) => {$(
-        impl<T: ImageTextSource + ?Sized> ImageTextSource for $ptr {
+    ($([$($generics:tt)*] $ty:ty => |$s:ident| $inner:expr;)*) => {$(
+        impl<$($generics)*> $crate::data::ImageTextSource for $ty {
             fn len(&self) -> usize {
-                (**self).len()
+                let $s = self;
+                $crate::data::ImageTextSource::len(&$inner)
             }
-            fn caption(&self, index: usize) -> Result<String, DataError> {
-                (**self).caption(index)
+            fn caption(&self, index: usize) -> Result<String, $crate::data::DataError> {
+                let $s = self;
+                $crate::data::ImageTextSource::caption(&$inner, index)
             }
-            fn image(&self, index: usize) -> Result<RgbImage, DataError> {
-                (**self).image(index)
+            fn image(&self, index: usize) -> Result<image::RgbImage, $crate::data::DataError> {
+                let $s = self;
+                $crate::data::ImageTextSource::image(&$inner, index)
             }
         }
     )*};
 }
+pub(crate) use forward_source;
 
-forward_source!(&T, Box<T>, Arc<T>);
+forward_source! {
+    [T: ImageTextSource + ?Sized] &T => |s| **s;
+    [T: ImageTextSource + ?Sized] Box<T> => |s| **s;
+    [T: ImageTextSource + ?Sized] Arc<T> => |s| **s;
+}
+
+/// Image files with their captions, in order: what [`FolderDataset`] and
+/// [`JsonlDataset`] list, and the one reader of both.
+///
+/// [`FolderDataset`]: super::FolderDataset
+/// [`JsonlDataset`]: super::JsonlDataset
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ImageFiles(pub(crate) Vec<(PathBuf, String)>);
+
+impl ImageFiles {
+    /// The image file of example `index`.
+    pub(crate) fn image_path(&self, index: usize) -> Option<&Path> {
+        self.0.get(index).map(|(path, _)| path.as_path())
+    }
+}
+
+impl ImageTextSource for ImageFiles {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn caption(&self, index: usize) -> Result<String, DataError> {
+        Ok(item(&self.0, index)?.1.clone())
+    }
+
+    fn image(&self, index: usize) -> Result<RgbImage, DataError> {
+        read_image(&item(&self.0, index)?.0)
+    }
+}
 
 /// Reads and decodes an image file (format from its content), dropping alpha.
 pub(crate) fn read_image(path: &Path) -> Result<RgbImage, DataError> {

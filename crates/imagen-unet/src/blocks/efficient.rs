@@ -10,7 +10,6 @@ use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 
 use super::{BlockLayout, BlockSettings, DownBlock, TextContext, UpBlock};
-use crate::Resample;
 use crate::norm::conv2d;
 use crate::resnet::same_conv;
 
@@ -52,10 +51,8 @@ impl<B: Backend> DownBlock<B> {
             .init(device);
         Self {
             downsample_conv: Some(conv),
-            resnets: (0..layers)
-                .map(|_| s.resnet(out_channels, out_channels, Resample::None, device))
-                .collect(),
-            attentions: s.attention(out_channels, device).into_iter().collect(),
+            resnets: s.resnets(layers, |_| out_channels, out_channels, device),
+            attentions: s.attentions(1, out_channels, device),
             downsamplers: None,
             layout: BlockLayout::Efficient,
         }
@@ -94,13 +91,14 @@ impl<B: Backend> UpBlock<B> {
             layers,
         } = sizes;
         Self {
-            resnets: (0..layers)
-                .map(|i| {
-                    let cin = if i == 0 { 2 * channels } else { channels };
-                    s.resnet(cin, channels, Resample::None, device)
-                })
-                .collect(),
-            attentions: s.attention(channels, device).into_iter().collect(),
+            // The first block reads `[h; skip]`.
+            resnets: s.resnets(
+                layers,
+                |i| if i == 0 { 2 * channels } else { channels },
+                channels,
+                device,
+            ),
+            attentions: s.attentions(1, channels, device),
             upsamplers: None,
             upsample_conv: Some(same_conv(channels, out_channels, 3, device)),
             layout: BlockLayout::Efficient,

@@ -46,15 +46,13 @@ impl<B: Backend> DownBlock<B> {
             downsample,
         } = sizes;
         Self {
-            resnets: (0..layers)
-                .map(|i| {
-                    let cin = if i == 0 { in_channels } else { out_channels };
-                    s.resnet(cin, out_channels, Resample::None, device)
-                })
-                .collect(),
-            attentions: (0..layers)
-                .filter_map(|_| s.attention(out_channels, device))
-                .collect(),
+            resnets: s.resnets(
+                layers,
+                |i| if i == 0 { in_channels } else { out_channels },
+                out_channels,
+                device,
+            ),
+            attentions: s.attentions(layers, out_channels, device),
             downsamplers: downsample
                 .then(|| s.resnet(out_channels, out_channels, Resample::Down, device)),
             downsample_conv: None,
@@ -96,24 +94,28 @@ impl<B: Backend> UpBlock<B> {
             upsample,
         } = sizes;
         Self {
-            resnets: (0..layers)
-                .map(|i| {
+            // Block `i` reads `[h; skip]`: `h` from the block before (the
+            // previous up block's output first), the last skip from the
+            // level above.
+            resnets: s.resnets(
+                layers,
+                |i| {
+                    let h = if i == 0 {
+                        prev_output_channels
+                    } else {
+                        out_channels
+                    };
                     let skip = if i == layers - 1 {
                         skip_channels
                     } else {
                         out_channels
                     };
-                    let cin = if i == 0 {
-                        prev_output_channels
-                    } else {
-                        out_channels
-                    };
-                    s.resnet(cin + skip, out_channels, Resample::None, device)
-                })
-                .collect(),
-            attentions: (0..layers)
-                .filter_map(|_| s.attention(out_channels, device))
-                .collect(),
+                    h + skip
+                },
+                out_channels,
+                device,
+            ),
+            attentions: s.attentions(layers, out_channels, device),
             upsamplers: upsample
                 .then(|| s.resnet(out_channels, out_channels, Resample::Up, device)),
             upsample_conv: None,

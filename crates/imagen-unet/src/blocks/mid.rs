@@ -7,7 +7,7 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
 use super::{BlockSettings, TextContext};
-use crate::{AddedKvAttention, Resample, ResnetBlock2D};
+use crate::{AddedKvAttention, ResnetBlock2D};
 
 /// The middle block: residual block, then (attention, residual block).
 #[derive(Module, Debug)]
@@ -21,10 +21,8 @@ pub struct MidBlock<B: Backend> {
 impl<B: Backend> MidBlock<B> {
     pub(crate) fn new(s: &BlockSettings, channels: usize, device: &B::Device) -> Self {
         Self {
-            resnets: (0..2)
-                .map(|_| s.resnet(channels, channels, Resample::None, device))
-                .collect(),
-            attentions: s.attention(channels, device).into_iter().collect(),
+            resnets: s.resnets(2, |_| channels, channels, device),
+            attentions: s.attentions(1, channels, device),
         }
     }
 

@@ -65,6 +65,33 @@ impl BlockSettings {
         .init(device)
     }
 
+    /// `layers` residual blocks without resampling; `in_channels(i)` is
+    /// block `i`'s input width.
+    fn resnets<B: Backend>(
+        &self,
+        layers: usize,
+        in_channels: impl Fn(usize) -> usize,
+        out_channels: usize,
+        device: &B::Device,
+    ) -> Vec<ResnetBlock2D<B>> {
+        (0..layers)
+            .map(|i| self.resnet(in_channels(i), out_channels, Resample::None, device))
+            .collect()
+    }
+
+    /// `count` attention layers at `channels`, or none when the block does
+    /// not attend.
+    fn attentions<B: Backend>(
+        &self,
+        count: usize,
+        channels: usize,
+        device: &B::Device,
+    ) -> Vec<AddedKvAttention<B>> {
+        (0..count)
+            .filter_map(|_| self.attention(channels, device))
+            .collect()
+    }
+
     fn attention<B: Backend>(
         &self,
         channels: usize,
