@@ -265,7 +265,7 @@ impl<B: Backend> UNet<B> {
     ///
     /// # Shapes
     /// - `sample`: `[batch, in_channels, H, W]` (H, W divisible by
-    ///   [`UNetConfig::downsampling_factor`])
+    ///   [`UNetSpec::downsampling_factor`])
     /// - `timesteps`, `class_labels`: one per sample
     /// - `text`: raw text states `[batch, L, encoder_hid_dim]`
     /// - `text_mask`: `[batch, L]`, `true` for real tokens (IF's pipelines pass none)
