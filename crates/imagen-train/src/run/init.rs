@@ -11,6 +11,8 @@ use crate::{TrainConfig, TrainError, Trainer, materialize};
 
 /// The U-Net a [`TrainingRun`](super::TrainingRun) starts from when it does
 /// not resume a checkpoint.
+// Built once per run: boxing the config would only make it clumsier to write.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum UNetInit {
     /// Fine-tune: load a diffusers `unet/` directory (`config.json` and

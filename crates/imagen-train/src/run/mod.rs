@@ -35,8 +35,8 @@ type PreviewHook<'a, B> = Box<dyn FnMut(&Trainer<B>) -> PreviewResult + 'a>;
 ///   [`RunConfig::resume`] asks for it and one exists, and otherwise builds
 ///   the U-Net from [`RunConfig::init`] (random weights drawn from the
 ///   config's seed under [`seeded`], so that every run with that seed
-///   starts alike); [`start_parallel`](Self::start_parallel) then joins a
-///   data-parallel run (feature `collective`).
+///   starts alike); `start_parallel` (feature `collective`) then joins a
+///   data-parallel run.
 /// - [`step`](Self::step) takes one optimiser step on the next
 ///   `grad_accumulation` batches. The loader's position is global: each
 ///   step consumes `world * grad_accumulation` batches, of which peer
@@ -292,7 +292,7 @@ impl<'a, B: AutodiffBackend, S: ImageTextSource> TrainingRun<'a, B, S> {
         };
         log.append(&step.report, step.steps_per_s, step.images_per_s)?;
         let trainer = &self.trainer;
-        if trainer.step % self.config.save_every == 0 || trainer.step == steps {
+        if trainer.step.is_multiple_of(self.config.save_every) || trainer.step == steps {
             step.checkpoint = Some(trainer.save(
                 self.config.checkpoint_dir(),
                 self.position,
@@ -304,7 +304,7 @@ impl<'a, B: AutodiffBackend, S: ImageTextSource> TrainingRun<'a, B, S> {
                 .save_dir(&trainer.unet_config, self.config.ema_dir(), None)?;
         }
         if let Some((every, hook)) = &mut self.preview
-            && trainer.step % *every == 0
+            && trainer.step.is_multiple_of(*every)
         {
             hook(trainer).map_err(|source| TrainError::Preview {
                 step: trainer.step,
