@@ -1,4 +1,7 @@
-//! Train (or fine-tune) one cascade stage with `imagen-train`.
+//! Train (or fine-tune) one cascade stage with `imagen-train`: the command
+//! line around `imagen_train::TrainingRun`, which owns the run (resume or
+//! init, the log, checkpoints, the EMA export); this file maps flags to its
+//! settings and draws the progress bar and preview grids.
 //!
 //! ```text
 //! cargo run --release --example train -- --stage base --data DIR --text-encoder T5_DIR \
@@ -19,12 +22,10 @@
 //! --node-address ws://THIS_HOST:DATA_PORT --data-port DATA_PORT` (see
 //! docs/training.md). The global batch is `batch * accumulate * devices * nodes`.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::backend::Autodiff;
-use burn::tensor::{Int, Tensor};
 use clap::{Parser, ValueEnum};
 use imagen::diffusion::PredictionType;
 use imagen::pipeline::{
@@ -37,10 +38,10 @@ use imagen::train::data::{
     JsonlDataset, ShapesDataset,
 };
 use imagen::train::{
-    DataParallel, LOG_SNR_EDGES, LrSchedule, NullText, StageKind, TimestepSampling, TrainBatch,
-    TrainConfig, Trainer, latest_checkpoint,
+    DataParallel, LrSchedule, RunConfig, StageKind, TimestepSampling, TrainConfig, Trainer,
+    TrainingRun, UNetInit,
 };
-use imagen::unet::{UNet, UNetConfig};
+use imagen::unet::UNetConfig;
 use imagen::{DefaultBackend, default_device};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -54,6 +55,16 @@ type B = Autodiff<DefaultBackend>;
 enum Stage {
     Base,
     Sr,
+}
+
+/// U-Net presets (`UNetConfig::demo_base` etc.).
+#[derive(Clone, Copy, ValueEnum)]
+#[value(rename_all = "snake_case")]
+enum Preset {
+    DemoBase,
+    DemoSr,
+    TinyBase,
+    TinySr,
 }
 
 #[derive(Parser)]
@@ -148,9 +159,10 @@ struct Args {
     /// mean (default 0: off; diffusers' `--noise_offset`).
     #[arg(long, default_value_t = 0.0)]
     noise_offset: f64,
-    /// U-Net preset (demo_base, demo_sr, tiny_base, tiny_sr) unless --unet-config or --init.
-    #[arg(long)]
-    preset: Option<String>,
+    /// U-Net preset unless --unet-config or --init (default: demo_base or
+    /// demo_sr, as --stage).
+    #[arg(long, value_enum)]
+    preset: Option<Preset>,
     /// A U-Net config.json.
     #[arg(long)]
     unet_config: Option<PathBuf>,
@@ -212,16 +224,6 @@ struct Args {
 
 type AnyError = Box<dyn std::error::Error + Send + Sync>;
 
-/// What every data-parallel peer reads.
-struct Shared<'a> {
-    args: &'a Args,
-    source: &'a dyn ImageTextSource,
-    cache: &'a EmbeddingCache,
-    /// The null caption's states `[L * D]` and mask `[L]`.
-    null: (Vec<f32>, Vec<i64>),
-    text_dim: usize,
-}
-
 fn main() -> Result<(), AnyError> {
     imagen::tune_allocator();
     let args = Args::parse();
@@ -275,21 +277,15 @@ fn main() -> Result<(), AnyError> {
     );
     // Kept only to sample preview grids.
     let encoder = (args.sample_every > 0).then_some(encoder);
-    let null = cache.null()?;
-    let shared = Shared {
-        args: &args,
+    let config = run_config(&args, cache.d_model())?;
+    let data = Data {
         source: source.as_ref(),
         cache: &cache,
-        null: (
-            null.states,
-            null.mask.iter().map(|&m| i64::from(m)).collect(),
-        ),
-        text_dim: cache.d_model(),
     };
 
     let world = args.devices * args.nodes;
     if world == 1 {
-        return train(&shared, None, device, encoder);
+        return train(&args, &config, data, None, device, encoder);
     }
     let orchestrator = args.orchestrator.as_deref();
     let node_address = args.node_address.as_deref();
@@ -308,10 +304,10 @@ fn main() -> Result<(), AnyError> {
         let handles: Vec<_> = peers
             .into_iter()
             .map(|peer| {
-                let shared = &shared;
+                let (args, config) = (&args, &config);
                 let encoder = if peer.rank == 0 { encoder.take() } else { None };
                 let device = imagen::device(peer.device_index);
-                scope.spawn(move || train(shared, Some(peer), device, encoder))
+                scope.spawn(move || train(args, config, data, Some(peer), device, encoder))
             })
             .collect();
         handles
@@ -325,23 +321,15 @@ fn main() -> Result<(), AnyError> {
     Ok(())
 }
 
-/// Trains one peer (the only one without `parallel`). Rank 0 alone writes
-/// the log, checkpoints, EMA weights and preview grids.
-fn train(
-    shared: &Shared<'_>,
-    parallel: Option<DataParallel>,
-    device: burn::tensor::Device<DefaultBackend>,
-    encoder: Option<TextEncoder<DefaultBackend>>,
-) -> Result<(), AnyError> {
-    let Shared {
-        args,
-        source,
-        cache,
-        ref null,
-        text_dim,
-    } = *shared;
-    let (rank, world) = parallel.as_ref().map_or((0, 1), |p| (p.rank, p.world_size));
-    let lead = rank == 0;
+/// What every data-parallel peer reads.
+#[derive(Clone, Copy)]
+struct Data<'a> {
+    source: &'a dyn ImageTextSource,
+    cache: &'a EmbeddingCache,
+}
+
+/// The run the flags describe; `text_dim` is the cached text's width.
+fn run_config(args: &Args, text_dim: usize) -> Result<RunConfig, AnyError> {
     let stage = match args.stage {
         Stage::Base => StageKind::Base,
         Stage::Sr => StageKind::SuperResolution {
@@ -350,139 +338,112 @@ fn train(
         },
     };
     let side = args.crop.map_or(args.resolution, |c| c as usize);
-    let mut config = TrainConfig::new(stage, side);
-    config.batch_size = args.batch;
-    config.grad_accumulation = args.accumulate;
-    config.steps = args.steps;
-    config.lr = args.lr;
-    config.warmup_steps = args.warmup;
-    config.seed = args.seed;
-    config.ema_decay = args.ema_decay;
-    config.min_snr_gamma = args.min_snr;
-    config.vlb_weight = args.vlb_weight;
-    config.noise_offset = args.noise_offset;
+    let mut train = TrainConfig::new(stage, side);
+    train.batch_size = args.batch;
+    train.grad_accumulation = args.accumulate;
+    train.steps = args.steps;
+    train.lr = args.lr;
+    train.warmup_steps = args.warmup;
+    train.seed = args.seed;
+    train.ema_decay = args.ema_decay;
+    train.min_snr_gamma = args.min_snr;
+    train.vlb_weight = args.vlb_weight;
+    train.noise_offset = args.noise_offset;
     if let Some(fraction) = args.high_noise_fraction {
-        config.timestep_sampling = TimestepSampling::HighNoise {
+        train.timestep_sampling = TimestepSampling::HighNoise {
             fraction,
             from: args.high_noise_from,
         };
     }
     if let Some(min_lr) = args.min_lr {
-        config.lr_schedule = LrSchedule::Cosine { min_lr };
+        train.lr_schedule = LrSchedule::Cosine { min_lr };
     }
     if args.v_prediction {
-        config.objective = PredictionType::VPrediction;
+        train.objective = PredictionType::VPrediction;
     }
-
-    let checkpoints = args.out.join("checkpoints");
-    let (trainer, position) = match latest_checkpoint(&checkpoints).filter(|_| args.resume) {
-        Some(ckpt) => {
-            if lead {
-                eprintln!("resuming from {}", ckpt.display());
-            }
-            Trainer::<B>::resume(&ckpt, config, &device)?
-        }
-        None => {
-            // Seeded, and one peer at a time (the backend's generator is
-            // shared), so that rank 0 starts from the same weights as a
-            // one-device run with the same seed.
-            static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
-            let _guard = INIT.lock().unwrap_or_else(|e| e.into_inner());
-            <B as burn::tensor::backend::Backend>::seed(&device, args.seed);
-            let (unet_config, unet) = match (&args.init, &args.unet_config, args.preset.as_deref())
-            {
-                (Some(dir), _, _) => (
-                    UNetConfig::from_file(dir.join("config.json"))?,
-                    UNet::<B>::from_dir(dir, &device)?,
-                ),
-                (None, Some(path), _) => {
-                    let c = UNetConfig::from_file(path)?;
-                    let u = c.init::<B>(&device)?;
-                    (c, u)
-                }
-                (None, None, preset) => {
-                    let c = match (preset, args.stage) {
-                        (Some("demo_base") | None, Stage::Base) => UNetConfig::demo_base(text_dim),
-                        (Some("demo_sr") | None, Stage::Sr) => UNetConfig::demo_sr(text_dim),
-                        (Some("tiny_base"), _) => UNetConfig::tiny_base(text_dim),
-                        (Some("tiny_sr"), _) => UNetConfig::tiny_sr(text_dim),
-                        (Some(other), _) => return Err(format!("unknown preset `{other}`").into()),
-                    };
-                    let u = c.init::<B>(&device)?;
-                    (c, u)
-                }
-            };
-            // burn draws initial weights lazily, on first use: draw them
-            // here, under the seed and the lock.
-            let unet = imagen::train::materialize(unet);
-            (Trainer::new(config, unet_config, unet)?, 0)
-        }
+    let init = match (&args.init, &args.unet_config) {
+        (Some(dir), _) => UNetInit::Pretrained(dir.clone()),
+        (None, Some(path)) => UNetInit::Config(UNetConfig::from_file(path)?),
+        (None, None) => UNetInit::Config(preset(args.preset, args.stage, text_dim)?),
     };
-    // Peers start from rank 0's weights.
-    let mut trainer = match parallel {
-        Some(p) => trainer.join(p, &device)?,
-        None => trainer,
-    };
+    let mut data = DataLoaderConfig::new(args.batch, args.resolution as u32).with_seed(args.seed);
+    data.crop = args.crop;
+    data.workers = args.workers;
+    Ok(RunConfig::new(train, init, &args.out)
+        .with_data(data)
+        .with_save_every(args.save_every)
+        .with_resume(args.resume))
+}
 
-    let mut loader_config =
-        DataLoaderConfig::new(args.batch, args.resolution as u32).with_seed(args.seed);
-    loader_config.crop = args.crop;
-    loader_config.workers = args.workers;
-    let mut loader = loader_config.init(source)?;
-    // The global data position: each step consumes `world * accumulate`
-    // batches, of which this peer reads numbers `rank * accumulate ..`.
-    let mut position = position;
-    let per_peer = (args.accumulate * args.batch) as u64;
-    let mut preview = match (encoder, args.stage) {
+/// `--preset`, by default the demo preset of the stage. The demo presets
+/// train their own stage only.
+fn preset(preset: Option<Preset>, stage: Stage, text_dim: usize) -> Result<UNetConfig, AnyError> {
+    Ok(match (preset, stage) {
+        (Some(Preset::DemoBase) | None, Stage::Base) => UNetConfig::demo_base(text_dim),
+        (Some(Preset::DemoSr) | None, Stage::Sr) => UNetConfig::demo_sr(text_dim),
+        (Some(Preset::TinyBase), _) => UNetConfig::tiny_base(text_dim),
+        (Some(Preset::TinySr), _) => UNetConfig::tiny_sr(text_dim),
+        (Some(Preset::DemoBase), Stage::Sr) => {
+            return Err("--preset demo_base trains --stage base".into());
+        }
+        (Some(Preset::DemoSr), Stage::Base) => {
+            return Err("--preset demo_sr trains --stage sr".into());
+        }
+    })
+}
+
+/// Trains one peer (the only one without `parallel`). Rank 0 alone writes
+/// the log, checkpoints, EMA weights and preview grids.
+fn train(
+    args: &Args,
+    config: &RunConfig,
+    data: Data<'_>,
+    parallel: Option<DataParallel>,
+    device: burn::tensor::Device<DefaultBackend>,
+    encoder: Option<TextEncoder<DefaultBackend>>,
+) -> Result<(), AnyError> {
+    let lead = parallel.as_ref().is_none_or(|p| p.rank == 0);
+    if lead && let Some(checkpoint) = config.resume_from() {
+        eprintln!("resuming from {}", checkpoint.display());
+    }
+    let config = config.clone();
+    let run = match parallel {
+        Some(peer) => {
+            TrainingRun::<B, _>::start_parallel(config, data.source, data.cache, peer, &device)?
+        }
+        None => TrainingRun::start(config, data.source, data.cache, &device)?,
+    };
+    let mut run = match (encoder, args.stage) {
         (Some(encoder), Stage::Base) if lead => {
             let prompts: Vec<String> = match &args.sample_prompts {
                 Some(p) => p.split('|').map(|s| s.trim().to_string()).collect(),
-                None => (0..source.len().min(8))
-                    .map(|i| source.caption(i))
+                None => (0..data.source.len().min(8))
+                    .map(|i| data.source.caption(i))
                     .collect::<Result<_, _>>()?,
             };
-            Some((
-                preview_cascade(encoder, &trainer, args.resolution, &device)?,
-                prompts,
-            ))
+            let mut cascade = preview_cascade(encoder, run.trainer(), args.resolution, &device)?;
+            let samples = args.out.join("samples");
+            run.with_preview(args.sample_every, move |trainer| {
+                cascade.stages[0].unet = StageUNet::Resident(trainer.ema.clone());
+                let out = cascade.generate(
+                    &GenerateRequest::batch(prompts.clone()).seed(0),
+                    &mut |_| {},
+                )?;
+                std::fs::create_dir_all(&samples)?;
+                save_png(
+                    &grid(&out.images, 4)?,
+                    samples.join(format!("step-{:08}.png", trainer.step)),
+                )?;
+                Ok(())
+            })
         }
         (Some(_), Stage::Sr) => {
             eprintln!("note: --sample-every draws grids for base stages only");
-            None
+            run
         }
-        _ => None,
-    };
-    let (l, d) = (cache.max_length(), text_dim);
-    let null = NullText {
-        text: Tensor::<B, 1>::from_floats(null.0.as_slice(), &device).reshape([1, l, d]),
-        mask: Tensor::<B, 1, Int>::from_ints(null.1.as_slice(), &device).reshape([1, l]),
+        _ => run,
     };
 
-    let mut log = if lead {
-        std::fs::create_dir_all(&args.out)?;
-        let mut log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(args.out.join("log.csv"))?;
-        if log.metadata()?.len() == 0 {
-            // Loss by log-SNR bucket: `loss_snr_<lo>_<hi>` (empty when no example fell in it).
-            let mut edges = vec![f64::NEG_INFINITY];
-            edges.extend(LOG_SNR_EDGES);
-            edges.push(f64::INFINITY);
-            let buckets: Vec<String> = edges
-                .windows(2)
-                .map(|w| format!("loss_snr_{}_{}", w[0], w[1]))
-                .collect();
-            writeln!(
-                log,
-                "step,loss,lr,grad_norm,steps_per_s,images_per_s,{}",
-                buckets.join(",")
-            )?;
-        }
-        Some(log)
-    } else {
-        None
-    };
     let bar = if lead {
         ProgressBar::new(args.steps as u64)
     } else {
@@ -491,83 +452,23 @@ fn train(
     .with_style(ProgressStyle::with_template(
         "{bar:30} {pos}/{len} loss {msg} [{elapsed} < {eta}]",
     )?);
-    bar.set_position(trainer.step as u64);
-    let mut last = Instant::now();
-    while trainer.step < args.steps {
-        loader.seek(position + rank as u64 * per_peer);
-        let mut micro = Vec::with_capacity(args.accumulate);
-        for _ in 0..args.accumulate {
-            let batch = loader.next_batch()?;
-            let emb = cache.get_batch(&batch.captions)?;
-            micro.push(TrainBatch {
-                images: Tensor::from_data(batch.images, &device),
-                text: Tensor::from_data(emb.states, &device),
-                text_mask: Tensor::<B, 2, burn::tensor::Bool>::from_data(emb.mask, &device).int(),
-            });
-        }
-        position += world as u64 * per_peer;
-        let report = trainer.train_step(&micro, &null)?;
-        let dt = last.elapsed().as_secs_f64();
-        last = Instant::now();
-        bar.set_message(format!("{:.4}", report.loss));
+    bar.set_position(run.trainer().step as u64);
+    while !run.is_done() {
+        let step = run.step()?;
+        bar.set_message(format!("{:.4}", step.report.loss));
         bar.inc(1);
-        let Some(log) = &mut log else { continue };
-        let images = (args.batch * args.accumulate * world) as f64;
-        let buckets: Vec<String> = report
-            .snr_buckets
-            .iter()
-            .map(|b| {
-                if b.count > 0 {
-                    b.loss.to_string()
-                } else {
-                    String::new()
-                }
-            })
-            .collect();
-        writeln!(
-            log,
-            "{},{},{},{},{:.4},{:.2},{}",
-            report.step,
-            report.loss,
-            report.lr,
-            report.grad_norm,
-            1.0 / dt,
-            images / dt,
-            buckets.join(",")
-        )?;
-        if trainer.step % args.save_every == 0 || trainer.step == args.steps {
-            trainer.save(&checkpoints, position, 3)?;
-            // The EMA weights in the diffusers layout, ready for a cascade.
-            trainer
-                .ema
-                .save_dir(&trainer.unet_config, args.out.join("unet-ema"), None)?;
-        }
-        if let Some((cascade, prompts)) = &mut preview
-            && trainer.step % args.sample_every == 0
-        {
-            cascade.stages[0].unet = StageUNet::Resident(trainer.ema.clone());
-            let out = cascade.generate(
-                &GenerateRequest::batch(prompts.clone()).seed(0),
-                &mut |_| {},
-            )?;
-            let path = args
-                .out
-                .join("samples")
-                .join(format!("step-{:08}.png", trainer.step));
-            std::fs::create_dir_all(args.out.join("samples"))?;
-            save_png(&grid(&out.images, 4)?, &path)?;
-        }
     }
     bar.finish();
-    trainer.leave()?;
+    let ema_dir = run.config().ema_dir();
+    let finished = run.finish()?;
     if lead {
-        if loader.skipped_corrupt() > 0 {
+        if finished.skipped_corrupt > 0 {
             eprintln!(
                 "warning: skipped {} unreadable images",
-                loader.skipped_corrupt()
+                finished.skipped_corrupt
             );
         }
-        eprintln!("wrote {}", args.out.join("unet-ema").display());
+        eprintln!("wrote {}", ema_dir.display());
     }
     Ok(())
 }

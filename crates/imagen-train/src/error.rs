@@ -82,6 +82,22 @@ pub enum TrainError {
         /// burn-collective's error.
         message: String,
     },
+    /// A [`TrainingRun`](crate::TrainingRun) was asked for a step after its
+    /// last.
+    #[error("the run has taken all its {steps} steps")]
+    RunFinished {
+        /// The run's steps (`TrainConfig::steps`).
+        steps: usize,
+    },
+    /// A [`TrainingRun`](crate::TrainingRun)'s preview hook failed (the
+    /// step, its log row and checkpoint were written).
+    #[error("preview after step {step}: {source}")]
+    Preview {
+        /// The steps taken.
+        step: usize,
+        /// The hook's error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// Reading or writing a file failed.
     #[error("I/O error on `{path}`: {source}")]
     Io {

@@ -14,6 +14,10 @@
 //!   burn-collective's all-reduce.
 //! - Checkpoints: [`Trainer::save`] / [`Trainer::resume`], atomic, keeping the
 //!   last K; a checkpoint of another config is refused.
+//! - [`TrainingRun`]: a whole run as the `train` example runs it: resume
+//!   or start from a [`UNetInit`], then step after step with a CSV log,
+//!   checkpoints, the EMA U-Net exported for a cascade, and a preview hook
+//!   ([`RunConfig`]; `docs/training.md`).
 //! - [`data`]: image-caption sources, batching, the T5 embedding cache.
 #![warn(missing_docs)]
 
@@ -25,6 +29,7 @@ mod objective;
 #[cfg(feature = "collective")]
 mod parallel;
 mod params;
+mod run;
 pub mod text;
 mod timesteps;
 mod trainer;
@@ -45,5 +50,6 @@ pub use objective::{NullText, StageLoss, TrainBatch, downsample, drop_mask, stag
 #[cfg(feature = "collective")]
 pub use parallel::{DataParallel, serve_orchestrator, serve_orchestrator_on};
 pub use params::{clip_grad_norm, ema_update, materialize};
+pub use run::{FinishedRun, PreviewResult, RunConfig, RunStep, TrainingRun, UNetInit, seeded};
 pub use timesteps::TimestepSampling;
 pub use trainer::{LOG_SNR_EDGES, SnrBucket, StepReport, Trainer};

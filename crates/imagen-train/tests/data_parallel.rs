@@ -10,7 +10,7 @@ use imagen_unet::{UNet, UNetConfig};
 use crate::parallel_support;
 use crate::seeded::seeded;
 
-use parallel_support::{B, micro_batch, null};
+use parallel_support::{B, collective_lock, micro_batch, null};
 
 /// A tiny SR U-Net drawn from `seed`.
 fn unet(seed: u64) -> UNet<B> {
@@ -67,6 +67,7 @@ const STEPS: usize = 3;
 /// from other random weights: joining replaces them by rank 0's.
 #[test]
 fn two_devices_equal_one_device_with_the_doubled_batch() {
+    let _collective = collective_lock();
     let batches = [micro_batch(21), micro_batch(22)];
     let null = null();
 

@@ -1,4 +1,5 @@
-//! Integration tests of imagen-train: data, the trainer, checkpoints and data parallelism.
+//! Integration tests of imagen-train: data, the trainer, checkpoints, data
+//! parallelism and whole training runs.
 //!
 //! One test binary for the crate: each file below is a module, so burn's
 //! generic code is compiled once for the test backend rather than once per
@@ -14,5 +15,6 @@ mod data_loader;
 mod data_parallel;
 mod data_sources;
 mod fuzz;
+mod run;
 mod trainer;
 mod word_order;

@@ -11,6 +11,16 @@ use crate::seeded::seeded;
 
 pub type B = Autodiff<Flex>;
 
+/// Held by each test that registers peers with burn-collective: its local
+/// level is one per process, so two such tests at once would mix their
+/// peers.
+pub static COLLECTIVE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Takes [`COLLECTIVE`] (also after another test panicked holding it).
+pub fn collective_lock() -> std::sync::MutexGuard<'static, ()> {
+    COLLECTIVE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Two examples drawn from `seed`.
 pub fn micro_batch(seed: u64) -> TrainBatch<B> {
     let device = Default::default();
