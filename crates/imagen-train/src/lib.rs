@@ -9,7 +9,7 @@
 //! - [`Trainer`]: accumulation, clipping, AdamW, EMA; micro-batch `i` of step
 //!   `s` draws from a generator seeded by `(seed, s, i)`, so resumed runs
 //!   continue exactly.
-//! - [`DataParallel`] (feature `collective`, opt-in: it brings tokio and a
+//! - `DataParallel` (feature `collective`, opt-in: it brings tokio and a
 //!   WebSocket stack): data-parallel training over devices and nodes with
 //!   burn-collective's all-reduce.
 //! - Checkpoints: [`Trainer::save`] / [`Trainer::resume`], atomic, keeping the
