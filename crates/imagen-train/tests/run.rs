@@ -99,24 +99,29 @@ fn checkpoints(out: &Path) -> Vec<String> {
     names
 }
 
+/// A tiny base U-Net drawn from `seed`, saved in the diffusers layout under
+/// the fixture's folder: runs fine-tuned from it start alike, whatever else
+/// in this binary draws from the backend's generator meanwhile.
+fn pretrained(f: &Fixture, seed: u64) -> PathBuf {
+    let unet_config = UNetConfig::tiny_base(f.cache.d_model());
+    let unet = seeded::<Flex, _>(seed, || {
+        unet_config
+            .init::<Flex>(&Default::default())
+            .map(materialize)
+    })
+    .unwrap();
+    let dir = f.dir.path().join("pretrained");
+    unet.save_dir(&unet_config, &dir, None).unwrap();
+    dir
+}
+
 /// Four steps in one go, and two steps then two more resumed, end with
 /// the same checkpoint, EMA export and log (but for the timings): the log
 /// is continued, its header written once.
 #[test]
 fn a_resumed_run_continues_exactly() {
     let f = fixture("run-resume");
-    // Fine-tuning from a saved U-Net: the same start for both runs, whatever
-    // else in this binary draws from the backend's generator meanwhile.
-    let unet_config = UNetConfig::tiny_base(f.cache.d_model());
-    let unet = seeded::<Flex, _>(1, || {
-        unet_config
-            .init::<Flex>(&Default::default())
-            .map(materialize)
-    })
-    .unwrap();
-    let pretrained = f.dir.path().join("pretrained");
-    unet.save_dir(&unet_config, &pretrained, None).unwrap();
-    let init = UNetInit::Pretrained(pretrained);
+    let init = UNetInit::Pretrained(pretrained(&f, 1));
     let config = |steps, out: &str| {
         RunConfig::new(train_config(steps, 2), init.clone(), f.dir.path().join(out))
             .with_save_every(2)
@@ -263,15 +268,7 @@ fn two_peers_write_what_one_device_accumulating_writes() {
 
     let _collective = crate::parallel_support::collective_lock();
     let f = fixture("run-parallel");
-    let unet_config = UNetConfig::tiny_base(f.cache.d_model());
-    let unet = seeded::<Flex, _>(2, || {
-        unet_config
-            .init::<Flex>(&Default::default())
-            .map(materialize)
-    })
-    .unwrap();
-    let pretrained = f.dir.path().join("pretrained");
-    unet.save_dir(&unet_config, &pretrained, None).unwrap();
+    let pretrained = pretrained(&f, 2);
     let config = |accumulate, out: &str| {
         RunConfig::new(
             train_config(3, accumulate),
