@@ -403,9 +403,6 @@ fn train(
     encoder: Option<TextEncoder<DefaultBackend>>,
 ) -> Result<(), AnyError> {
     let lead = parallel.as_ref().is_none_or(|p| p.rank == 0);
-    if lead && let Some(checkpoint) = config.resume_from() {
-        eprintln!("resuming from {}", checkpoint.display());
-    }
     let config = config.clone();
     let run = match parallel {
         Some(peer) => {
@@ -413,6 +410,9 @@ fn train(
         }
         None => TrainingRun::start(config, data.source, data.cache, &device)?,
     };
+    if lead && let Some(checkpoint) = run.resumed_from() {
+        eprintln!("resuming from {}", checkpoint.display());
+    }
     let mut run = match (encoder, args.stage) {
         (Some(encoder), Stage::Base) if lead => {
             let prompts: Vec<String> = match &args.sample_prompts {

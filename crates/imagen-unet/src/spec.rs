@@ -483,9 +483,11 @@ impl UNetConfig {
 
     /// The time embedding's width, sinusoids, activation and noise level.
     fn time_spec(&self) -> Result<TimeSpec, UNetError> {
-        if let Some(act) = &self.time_embedding_act_fn {
-            Activation::parse("time_embedding_act_fn", act)?;
-        }
+        let act = self
+            .time_embedding_act_fn
+            .as_deref()
+            .map(|a| Activation::parse("time_embedding_act_fn", a))
+            .transpose()?;
         choice(
             "time_embedding_type",
             &self.time_embedding_type,
@@ -497,11 +499,7 @@ impl UNetConfig {
             embedding_dim: self.time_embed_dim(),
             flip_sin_to_cos: self.flip_sin_to_cos,
             freq_shift: self.freq_shift,
-            act: self
-                .time_embedding_act_fn
-                .as_deref()
-                .map(|a| Activation::parse("time_embedding_act_fn", a))
-                .transpose()?,
+            act,
             noise_level: noise_level.is_some(),
         })
     }

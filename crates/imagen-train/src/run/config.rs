@@ -110,7 +110,9 @@ impl RunConfig {
     /// [`resume`](Self::resume), the newest complete one in
     /// [`checkpoint_dir`](Self::checkpoint_dir) ([`latest_checkpoint`]).
     pub fn resume_from(&self) -> Option<PathBuf> {
-        latest_checkpoint(self.checkpoint_dir()).filter(|_| self.resume)
+        self.resume
+            .then(|| latest_checkpoint(self.checkpoint_dir()))
+            .flatten()
     }
 
     /// Checks the settings a run cannot start with: those of
